@@ -1,0 +1,5 @@
+"""usdk's trace analysis: read CTF traces into pandas, correlate user and kernel events.
+
+Layers, data flowing one way: read (trace -> columns) -> state (pair entry/exit,
+per-thread stacks) -> join (time window + tid) -> report (tables, plots).
+"""

@@ -1,0 +1,5 @@
+import sys
+
+from usdk.cli import main
+
+sys.exit(main())
