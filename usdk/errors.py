@@ -124,3 +124,13 @@ class CorruptTraceError(TraceError, ValueError):
 
 class CorrelationError(UsdkError):
     """The correlator cannot build the requested table or report from this trace."""
+
+
+# --- warnings ----------------------------------------------------------------------------
+
+
+class UsdkWarning(RuntimeWarning):
+    """Instrumentation degraded (untraced, coerced value, field left out); never an exception.
+
+    Silence with ``warnings.filterwarnings("ignore", category=usdk.UsdkWarning)``.
+    """
