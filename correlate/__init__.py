@@ -14,3 +14,20 @@ from correlate.read import (  # the reader's public names
 )
 
 __all__ = ["Backend", "Clock", "Damage", "DiscardedEventsWarning", "Trace", "open"]
+
+# The correlator (state -> join -> report), on the reader's tables.
+from correlate.analysis import Analysis  # noqa: E402
+from correlate.report import (  # noqa: E402
+    attribute_table,
+    latency_report,
+    process_table,
+    span_figures,
+    syscall_breakdown,
+)
+from correlate.spans import spans  # noqa: E402
+from correlate.syscalls import syscalls  # noqa: E402
+
+__all__ += [
+    "Analysis", "attribute_table", "latency_report", "process_table", "span_figures",
+    "spans", "syscall_breakdown", "syscalls",
+]

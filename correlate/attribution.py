@@ -1,0 +1,88 @@
+"""Attribution: every kernel event, syscall and off-CPU interval -> the innermost span running.
+
+Join layer. Kernel work is credited to the span running on the same thread (tid, checked
+against the pid) at the event's time, found by :func:`correlate.stacks.span_at`:
+
+* a kernel event at its timestamp (:func:`kernel_events`);
+* a syscall at its entry (:func:`attributed_syscalls`) — no span boundary can fall inside
+  a syscall of the same thread;
+* an off-CPU interval (from ``sched_switch``: the thread switched out at ``t0`` and back
+  in at ``t1``) at ``t0`` (:func:`offcpu`), with ``state`` "preempted" (switched out
+  runnable) or "blocked".
+
+Work on threads running no span, and everything kernel threads do, gets span -1; the
+asynchronous writeback kernel threads do for spans is attributed back in
+:mod:`correlate.writeback`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from correlate.stacks import Segments, span_at
+from correlate.tables import as_tables, column
+
+__all__ = ["attributed_syscalls", "kernel_events", "offcpu"]
+
+
+def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
+    """The trace's kernel events (``timestamp, name, cpu, pid, tid, procname``) with ``span``."""
+    tabs = as_tables(trace)
+    ev = tabs.events
+    if ev is None:
+        raise ValueError("this trace source has no `events` table")
+    kernel = ev[(ev["domain"] == "kernel").to_numpy()] if "domain" in ev else ev
+    cols = [c for c in ("timestamp", "name", "cpu", "pid", "tid", "procname") if c in kernel]
+    out = kernel[cols].reset_index(drop=True)
+    out["span"] = span_at(seg, column(out, "pid", -1), column(out, "tid", -1),
+                          column(out, "timestamp"))
+    return out
+
+
+def attributed_syscalls(sc: pd.DataFrame, seg: Segments) -> pd.DataFrame:
+    """Syscalls table with the ``span`` each call belongs to (by its entry, else its exit)."""
+    when = sc["begin"].fillna(sc["end"]).to_numpy(dtype=np.int64)
+    out = sc.copy()
+    out["span"] = span_at(seg, sc["pid"].to_numpy(), sc["tid"].to_numpy(), when)
+    return out
+
+
+def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
+    """Off-CPU intervals of every thread from ``sched_switch``, with the span they fall in.
+
+    Columns: ``pid``, ``tid``, ``begin``, ``end``, ``duration``, ``state``
+    ("preempted" | "blocked"), ``span``. A switch-out with no switch-in in the trace is
+    left out (its length is unknown).
+    """
+    tabs = as_tables(trace)
+    sw = tabs.get("sched_switch")
+    cols = ["pid", "tid", "begin", "end", "duration", "state", "span"]
+    if sw is None or "prev_tid" not in sw or "next_tid" not in sw:
+        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c != "state" else object)
+                             for c in cols})
+    ts = column(sw, "timestamp")
+    prev, nxt = column(sw, "prev_tid"), column(sw, "next_tid")
+    state = column(sw, "prev_state", 1)
+    n = len(sw)
+    tid = np.concatenate([prev, nxt])
+    t = np.concatenate([ts, ts])
+    kind = np.concatenate([np.zeros(n, np.int8), np.ones(n, np.int8)])
+    row = np.concatenate([np.arange(n), np.arange(n)])
+    order = np.lexsort((kind, t, tid))
+    tid_s, t_s, k_s, r_s = tid[order], t[order], kind[order], row[order]
+    pair = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (tid_s[:-1] != 0)
+    out_rows = r_s[:-1][pair]
+    begin = t_s[:-1][pair]
+    end = t_s[1:][pair]
+    # the switched-out thread's pid: the event's own pid (it ran on that CPU until then)
+    pid = column(sw, "pid", -1)[out_rows]
+    res = pd.DataFrame({
+        "pid": pid, "tid": tid_s[:-1][pair], "begin": begin, "end": end,
+        "duration": end - begin,
+        "state": np.where((state[out_rows] & 0xFF) == 0, "preempted", "blocked").astype(object),
+    })
+    res["span"] = span_at(seg, res["pid"].to_numpy(), res["tid"].to_numpy(), begin)
+    return res.sort_values(["begin", "tid"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,204 @@
+"""Which span is running on each thread at each instant: per-thread span segments.
+
+State layer, built on :mod:`correlate.spans`. Every span boundary on a thread starts a
+*segment* that lasts until the thread's next boundary; the segment's ``span`` is the
+innermost span running on the thread during it (-1: none):
+
+=================  ======================================================================
+boundary           span running afterwards
+=================  ======================================================================
+entry of S         S
+exit of S          S's parent, if the parent runs on the same thread, else none
+suspend of S       S's parent on the same thread, else none (the coroutine yielded to the
+                   event loop; usdk emits one suspend per coroutine span of the task,
+                   innermost first, so the task's outer spans hand back in turn)
+resume of S        S
+=================  ======================================================================
+
+asyncio: usdk emits ``usdk:span_suspend``/``usdk:span_resume`` whenever a coroutine span
+yields to / is resumed by the event loop, so attribution on a thread running many tasks is
+exact: a kernel event between a suspend and the next resume belongs to whatever the event
+loop runs then (another task's span, or no span), never to the suspended coroutine. A trace
+of coroutine spans *without* these events (another instrumentation) is attributed as if the
+spans were synchronous, i.e. to the innermost span entered on the thread; those spans
+interleave without nesting, which :func:`segments` counts in ``Segments.ambiguous``.
+
+:func:`span_at` is the join: for events ``(pid, tid, timestamp)`` it returns the segment's
+span by one binary search over a combined ``(thread, time)`` key — no Python loop per
+event. Counter contexts (``perf_thread_*``) are differenced between consecutive
+boundaries and credited to the segment's span: a span's *own* task-clock, page faults and
+context switches, exact under nesting and asyncio interleaving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from correlate.spans import EXIT, SUSPEND, span_events
+from correlate.tables import as_tables
+
+__all__ = ["Segments", "segments", "span_at"]
+
+_TIME_BITS = 43  # ~2.4 h of nanoseconds in the low bits of the combined key
+
+
+@dataclass
+class Segments:
+    """Span boundaries of every thread, sorted by ``(tid, timestamp)``.
+
+    ``frame`` columns: ``tid``, ``pid``, ``timestamp``, ``kind`` (0 entry, 1 exit,
+    2 suspend, 3 resume), ``span`` (the span running from this boundary on, -1 none) and
+    the counter contexts. ``counters`` is one row per span with the counter deltas of its
+    own segments (columns named like the contexts, e.g. ``perf_thread_task_clock``) and
+    ``self_ns``, the wall time the span was the innermost one running on its thread.
+    """
+
+    frame: pd.DataFrame
+    counters: pd.DataFrame
+    ambiguous: int = 0
+
+
+def segments(trace: Any, sp: pd.DataFrame) -> Segments:
+    """Per-thread segments of spans ``sp`` (the output of :func:`correlate.spans`)."""
+    tabs = as_tables(trace)
+    entries, exits, switches = span_events(tabs)
+    n = len(sp)
+    parent = sp["parent"].to_numpy()
+    tid_of = sp["tid"].to_numpy()
+    pid_of = sp["pid"].to_numpy()
+    begin = sp["begin"].to_numpy(dtype=np.float64, na_value=np.nan)
+    end = sp["end"].to_numpy(dtype=np.float64, na_value=np.nan)
+    counter_cols = sorted({c for df in (entries, exits, switches) for c in df.columns
+                           if c.startswith("perf_")})
+
+    def locate(ev: pd.DataFrame, on_end: bool) -> np.ndarray:
+        """Span row of each boundary event, by (pid, span_id) and time."""
+        if len(ev) == 0 or n == 0:
+            return np.full(len(ev), -1, dtype=np.int64)
+        key_t = end if on_end else begin
+        ok = ~np.isnan(key_t)
+        right = pd.DataFrame({"t": key_t[ok].astype(np.int64), "pid": pid_of[ok],
+                              "span_id": sp["span_id"].to_numpy()[ok],
+                              "span": np.flatnonzero(ok)}).sort_values("t", kind="stable")
+        left = pd.DataFrame({"t": ev["timestamp"].to_numpy(), "pid": ev["pid"].to_numpy(),
+                             "span_id": ev["span_id"].to_numpy(),
+                             "i": np.arange(len(ev))}).sort_values("t", kind="stable")
+        m = pd.merge_asof(left, right, on="t", by=["pid", "span_id"], direction="backward")
+        out = np.full(len(ev), -1, dtype=np.int64)
+        out[m["i"].to_numpy()] = m["span"].fillna(-1).to_numpy(dtype=np.int64)
+        return out
+
+    s_entry = locate(entries, on_end=False)
+    s_exit = locate(exits, on_end=True)
+    s_switch = locate(switches, on_end=False)
+
+    def after(kind: np.ndarray, s: np.ndarray, tid: np.ndarray) -> np.ndarray:
+        """The span running after each boundary (see the module table)."""
+        cur = s.copy()
+        hand_back = (kind == EXIT) | (kind == SUSPEND)
+        p = np.where(s >= 0, parent[np.maximum(s, 0)], -1)
+        p_ok = (p >= 0) & (tid_of[np.maximum(p, 0)] == tid)
+        cur[hand_back] = np.where(p_ok, p, -1)[hand_back]
+        return cur
+
+    parts = []
+    for ev, s in ((entries, s_entry), (exits, s_exit), (switches, s_switch)):
+        if len(ev) == 0:
+            continue
+        part = pd.DataFrame({"tid": ev["tid"].to_numpy(), "pid": ev["pid"].to_numpy(),
+                             "timestamp": ev["timestamp"].to_numpy(),
+                             "kind": ev["kind"].to_numpy(), "of": s})
+        for c in counter_cols:
+            part[c] = ev[c].to_numpy(dtype=np.float64) if c in ev else np.nan
+        parts.append(part)
+    if not parts:
+        frame = pd.DataFrame({c: pd.Series([], dtype=np.int64)
+                              for c in ("tid", "pid", "timestamp", "kind", "of", "span")})
+        return Segments(frame, pd.DataFrame(index=pd.RangeIndex(n)), 0)
+    f = pd.concat(parts, ignore_index=True)
+    kind = f["kind"].to_numpy()
+    of = f["of"].to_numpy()
+    depth = sp["depth"].to_numpy()[np.maximum(of, 0)]
+    # Ties at one timestamp: hand-backs (exit, suspend) first, innermost first; then
+    # entries/resumes, outermost first.
+    closing = (kind == EXIT) | (kind == SUSPEND)
+    tie = np.where(closing, -depth - 1_000_000, depth)
+    order = np.lexsort((tie, f["timestamp"].to_numpy(), f["tid"].to_numpy()))
+    f = f.iloc[order].reset_index(drop=True)
+    f["span"] = after(f["kind"].to_numpy(), f["of"].to_numpy(), f["tid"].to_numpy())
+
+    # Counter deltas between consecutive boundaries of a thread -> the segment's span.
+    counters = pd.DataFrame(index=pd.RangeIndex(n))
+    tid = f["tid"].to_numpy()
+    same_next = np.zeros(len(f), dtype=bool)
+    same_next[:-1] = tid[1:] == tid[:-1]
+    cur = f["span"].to_numpy()
+    credit = same_next & (cur >= 0)
+    ts_all = f["timestamp"].to_numpy()
+    seglen = np.zeros(len(f))
+    seglen[:-1] = ts_all[1:] - ts_all[:-1]
+    counters["self_ns"] = np.bincount(cur[credit], weights=seglen[credit], minlength=n)[:n]
+    for c in counter_cols:
+        v = f[c].to_numpy()
+        delta = np.zeros(len(f))
+        delta[:-1] = v[1:] - v[:-1]
+        ok = credit & ~np.isnan(delta)
+        counters[c] = np.bincount(cur[ok], weights=delta[ok], minlength=n)[:n]
+        # spans with a boundary lacking the context get NaN (unknown), not 0
+        missing = np.isnan(v)
+        if missing.any():
+            bad = np.unique(f["of"].to_numpy()[missing])
+            counters.loc[bad[bad >= 0], c] = np.nan
+
+    # Interleaved (non-nested) spans on one thread without suspend/resume events.
+    ambiguous = 0
+    if len(switches) == 0 and n:
+        b = np.nan_to_num(begin, nan=-np.inf)
+        e = np.nan_to_num(end, nan=np.inf)
+        pr = np.maximum(parent, 0)
+        inside = (parent < 0) | (tid_of[pr] != tid_of) | ((b >= b[pr]) & (e <= e[pr]))
+        ambiguous = int((~inside).sum())
+    return Segments(f.drop(columns=["of"]), counters, ambiguous)
+
+
+def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The span running on thread ``tid`` of process ``pid`` at time ``t`` (-1: none).
+
+    Vectorised: the segment boundaries and the queries become one int64 key each
+    (thread rank in the high bits, time in the low bits) and one ``searchsorted`` finds
+    every query's segment. A segment of another process (a reused tid) does not count.
+    """
+    f = seg.frame
+    out = np.full(len(t), -1, dtype=np.int64)
+    if len(f) == 0 or len(t) == 0:
+        return out
+    s_tid = f["tid"].to_numpy()
+    s_t = f["timestamp"].to_numpy()
+    tids = np.unique(s_tid)
+    rank = np.searchsorted(tids, tid)
+    rank_c = np.minimum(rank, len(tids) - 1)
+    known = tids[rank_c] == tid
+    t0 = min(int(s_t.min()), int(t.min()))
+    span_ns = max(int(s_t.max()), int(t.max())) - t0
+    if span_ns < (1 << _TIME_BITS) and len(tids) < (1 << (62 - _TIME_BITS)):
+        s_key = (np.searchsorted(tids, s_tid).astype(np.int64) << _TIME_BITS) | (s_t - t0)
+        q_key = (rank_c.astype(np.int64) << _TIME_BITS) | (np.asarray(t, np.int64) - t0)
+        pos = np.searchsorted(s_key, q_key, side="right") - 1
+    else:  # very long trace: pandas' merge_asof does the same join
+        left = pd.DataFrame({"t": t, "tid": tid, "i": np.arange(len(t))}).sort_values("t")
+        right = pd.DataFrame({"t": s_t, "tid": s_tid, "pos": np.arange(len(f))}).sort_values(
+            "t", kind="stable")
+        m = pd.merge_asof(left, right, on="t", by="tid", direction="backward")
+        pos = np.full(len(t), -1, dtype=np.int64)
+        pos[m["i"].to_numpy()] = m["pos"].fillna(-1).to_numpy(dtype=np.int64)
+    ok = known & (pos >= 0)
+    pos_c = np.maximum(pos, 0)
+    ok &= s_tid[pos_c] == tid
+    ev_pid = np.asarray(pid)
+    ok &= (f["pid"].to_numpy()[pos_c] == ev_pid) | (ev_pid < 0)
+    out[ok] = f["span"].to_numpy()[pos_c[ok]]
+    return out

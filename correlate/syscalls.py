@@ -1,0 +1,179 @@
+"""System calls: ``syscall_entry_*`` / ``syscall_exit_*`` pairs per thread, fds resolved to paths.
+
+State layer. The reader names syscall events the LTTng-modules way whatever recorded
+them (perf's ``syscalls:sys_enter_write`` arrives as ``syscall_entry_write``; perf's
+generic ``raw_syscalls`` as ``syscall_entry_unknown`` with a ``syscall_nr``), so one
+pairing serves both tracers: per thread, in time order, an entry followed by the exit of
+the same syscall is one call. An entry whose exit is not in the trace is kept as
+``status="open"``; an exit whose entry is not (the trace began mid-call) as
+``status="no_entry"``.
+
+File descriptors are resolved to paths from the ``open``/``openat``/``openat2``/``creat``
+calls of the same process in the trace (a successful open's returned fd maps to its
+``filename`` until that fd's ``close``). perf's syscall tracepoints record the filename as a
+user-space pointer, not a string, so with the perf backend ``path`` stays empty and files
+are named by inode in :mod:`correlate.writeback`.
+
+Columns (stable): ``pid``, ``tid``, ``procname``, ``syscall``, ``begin``, ``end``,
+``duration`` (ns, nullable), ``ret``, ``fd``, ``count``, ``pos``, ``filename``, ``path``,
+``status``.
+
+Example::
+
+    >>> sc = correlate.syscalls(correlate.open("trace"))
+    >>> sc.groupby("syscall").duration.sum()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from correlate.tables import as_tables, column
+
+__all__ = ["SYSCALL_COLUMNS", "WRITE_SYSCALLS", "syscalls"]
+
+SYSCALL_COLUMNS = ["pid", "tid", "procname", "syscall", "begin", "end", "duration", "ret",
+                   "fd", "count", "pos", "filename", "path", "status"]
+WRITE_SYSCALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
+_OPENS = ("open", "openat", "openat2", "creat")
+_ENTRY, _EXIT = "syscall_entry_", "syscall_exit_"
+
+
+def _names(df: pd.DataFrame, name: str) -> Any:
+    if name == "unknown" and "syscall_nr" in df:
+        return ("nr_" + df["syscall_nr"].astype(str)).to_numpy(dtype=object)
+    return name
+
+
+def _part(df: pd.DataFrame, name: str, kind: int) -> pd.DataFrame:
+    out = pd.DataFrame({
+        "timestamp": column(df, "timestamp"),
+        "pid": column(df, "pid", -1),
+        "tid": column(df, "tid", -1),
+        "kind": np.full(len(df), kind, dtype=np.int8),
+    })
+    out["syscall"] = _names(df, name)
+    out["syscall"] = out["syscall"].astype(object)
+    if kind == 0:
+        out["procname"] = df["procname"].to_numpy(dtype=object) if "procname" in df else ""
+        out["fd"] = column(df, "fd", -1) if "fd" in df else -1
+        out["count"] = column(df, "count", -1) if "count" in df else (
+            column(df, "len", -1) if "len" in df else -1)
+        out["pos"] = column(df, "pos", -1) if "pos" in df else -1
+        fn = df["filename"] if "filename" in df else (
+            df.get("pathname", None))
+        if fn is not None and (fn.dtype == object or pd.api.types.is_string_dtype(fn)):
+            out["filename"] = fn.to_numpy(dtype=object)
+        else:  # perf: a pointer, not a string
+            out["filename"] = None
+    else:
+        out["ret"] = column(df, "ret", 0) if "ret" in df else 0
+    return out
+
+
+def syscalls(trace: Any) -> pd.DataFrame:
+    """One row per system call of every thread in the trace; see the module doc."""
+    tabs = as_tables(trace)
+    entries, exits = [], []
+    for name in tabs.matching(lambda n: n.startswith(_ENTRY) or n.startswith(_EXIT)):
+        df = tabs.get(name)
+        if df is None:
+            continue
+        if name.startswith(_ENTRY):
+            entries.append(_part(df, name[len(_ENTRY):], 0))
+        else:
+            exits.append(_part(df, name[len(_EXIT):], 1))
+    e = pd.concat(entries, ignore_index=True) if entries else _part(pd.DataFrame(), "", 0)
+    x = pd.concat(exits, ignore_index=True) if exits else _part(pd.DataFrame(), "", 1)
+    ne, nx = len(e), len(x)
+    tid = np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()])
+    ts = np.concatenate([e["timestamp"].to_numpy(), x["timestamp"].to_numpy()])
+    kind = np.concatenate([np.zeros(ne, np.int8), np.ones(nx, np.int8)])
+    name_codes, _ = pd.factorize(
+        np.concatenate([e["syscall"].to_numpy(dtype=object), x["syscall"].to_numpy(dtype=object)]))
+    idx = np.concatenate([np.arange(ne), np.arange(nx)])
+    order = np.lexsort((kind, ts, tid))
+    t_s, k_s, n_s, i_s = tid[order], kind[order], name_codes[order], idx[order]
+    pair = (t_s[1:] == t_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (n_s[1:] == n_s[:-1])
+    closed_by = np.full(ne, -1, dtype=np.int64)
+    closed_by[i_s[:-1][pair]] = i_s[1:][pair]
+    paired = np.zeros(nx, dtype=bool)
+    paired[closed_by[closed_by >= 0]] = True
+    orphan = np.flatnonzero(~paired)
+    no = len(orphan)
+    has = closed_by >= 0
+    xi = np.maximum(closed_by, 0)
+    x_ts = x["timestamp"].to_numpy()
+    x_ret = x["ret"].to_numpy()
+    out = pd.DataFrame({
+        "pid": np.concatenate([e["pid"].to_numpy(), x["pid"].to_numpy()[orphan]]),
+        "tid": np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()[orphan]]),
+        "procname": np.concatenate([e["procname"].to_numpy(dtype=object), np.full(no, "", object)]),
+        "syscall": np.concatenate([e["syscall"].to_numpy(dtype=object),
+                                   x["syscall"].to_numpy(dtype=object)[orphan]]),
+        "begin": pd.arrays.IntegerArray(
+            np.concatenate([e["timestamp"].to_numpy(), np.zeros(no, np.int64)]).astype(np.int64),
+            np.concatenate([np.zeros(ne, bool), np.ones(no, bool)])),
+        "end": pd.arrays.IntegerArray(
+            np.concatenate([x_ts[xi] if nx else np.zeros(ne, np.int64),
+                            x_ts[orphan]]).astype(np.int64),
+            np.concatenate([~has, np.zeros(no, bool)])),
+        "ret": pd.arrays.IntegerArray(
+            np.concatenate([x_ret[xi] if nx else np.zeros(ne, np.int64),
+                            x_ret[orphan]]).astype(np.int64),
+            np.concatenate([~has, np.zeros(no, bool)])),
+        "fd": np.concatenate([e["fd"].to_numpy(), np.full(no, -1)]).astype(np.int64),
+        "count": np.concatenate([e["count"].to_numpy(), np.full(no, -1)]).astype(np.int64),
+        "pos": np.concatenate([e["pos"].to_numpy(), np.full(no, -1)]).astype(np.int64),
+        "filename": np.concatenate([e["filename"].to_numpy(dtype=object), np.full(no, None)]),
+        "status": np.concatenate([np.where(has, "closed", "open"),
+                                  np.full(no, "no_entry")]).astype(object),
+    })
+    out["duration"] = out["end"] - out["begin"]
+    when = out["begin"].fillna(out["end"]).to_numpy(dtype=np.int64)
+    out = out.iloc[np.lexsort((out["tid"].to_numpy(), when))].reset_index(drop=True)
+    out["path"] = _paths(out)
+    out["syscall"] = out["syscall"].astype(str)
+    return out[SYSCALL_COLUMNS]
+
+
+def _paths(sc: pd.DataFrame) -> np.ndarray:
+    """Path of each call's fd, from the opens and closes of the same process in the trace."""
+    path = np.full(len(sc), None, dtype=object)
+    name = sc["syscall"].to_numpy(dtype=object)
+    is_open = np.isin(name, _OPENS) & sc["filename"].notna().to_numpy() & (
+        sc["ret"].fillna(-1).to_numpy(dtype=np.int64) >= 0) & sc["end"].notna().to_numpy()
+    if not is_open.any():
+        return path
+    path[is_open] = sc["filename"].to_numpy(dtype=object)[is_open]
+    opens = pd.DataFrame({
+        "t": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_open],
+        "pid": sc["pid"].to_numpy()[is_open],
+        "fd": sc["ret"].to_numpy(dtype=np.int64, na_value=-1)[is_open],
+        "opened": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_open],
+        "p": sc["filename"].to_numpy(dtype=object)[is_open],
+    }).sort_values("t", kind="stable")
+    is_close = (name == "close") & sc["end"].notna().to_numpy()
+    closes = pd.DataFrame({
+        "t": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_close],
+        "pid": sc["pid"].to_numpy()[is_close],
+        "fd": sc["fd"].to_numpy()[is_close],
+        "closed": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_close],
+    }).sort_values("t", kind="stable")
+    uses = (sc["fd"].to_numpy() >= 0) & ~is_open
+    q = pd.DataFrame({
+        "t": sc["begin"].fillna(sc["end"]).to_numpy(dtype=np.int64)[uses],
+        "pid": sc["pid"].to_numpy()[uses],
+        "fd": sc["fd"].to_numpy()[uses],
+        "i": np.flatnonzero(uses),
+    }).sort_values("t", kind="stable")
+    m = pd.merge_asof(q, opens, on="t", by=["pid", "fd"], direction="backward")
+    m = pd.merge_asof(m, closes, on="t", by=["pid", "fd"], direction="backward")
+    opened = m["opened"].to_numpy(dtype=np.float64)
+    closed = m["closed"].to_numpy(dtype=np.float64)
+    live = ~np.isnan(opened) & (np.isnan(closed) | (closed < opened))
+    path[m["i"].to_numpy()[live]] = m["p"].to_numpy(dtype=object)[live]
+    return path
