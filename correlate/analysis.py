@@ -103,7 +103,8 @@ class Analysis:
                          "(paired per process)")
         if self.has_spans and self.segments.ambiguous:
             notes.append(f"{self.segments.ambiguous} span(s) interleave with others on their "
-                         "thread without suspend/resume events: attribution there is ambiguous")
+                         "thread without nesting (coroutines traced without suspend/resume "
+                         "events?): attribution there is ambiguous")
         if self.has_spans and self.has_kernel:
             notes.extend(self._clock_note())
         wb = self.writeback

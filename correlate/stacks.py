@@ -154,14 +154,14 @@ def segments(trace: Any, sp: pd.DataFrame) -> Segments:
             bad = np.unique(f["of"].to_numpy()[missing])
             counters.loc[bad[bad >= 0], c] = np.nan
 
-    # Interleaved (non-nested) spans on one thread without suspend/resume events.
-    ambiguous = 0
-    if len(switches) == 0 and n:
-        b = np.nan_to_num(begin, nan=-np.inf)
-        e = np.nan_to_num(end, nan=np.inf)
-        pr = np.maximum(parent, 0)
-        inside = (parent < 0) | (tid_of[pr] != tid_of) | ((b >= b[pr]) & (e <= e[pr]))
-        ambiguous = int((~inside).sum())
+    # Spans that interleave without nesting on a thread (coroutines traced without
+    # suspend/resume events, or lost events): at such a span's exit, another span was the
+    # innermost one running.
+    prev = np.full(len(f), -1, dtype=np.int64)
+    prev[1:] = np.where(same_next[:-1], cur[:-1], -1)
+    exiting = (f["kind"].to_numpy() == EXIT) & (f["of"].to_numpy() >= 0)
+    bad = exiting & (prev != f["of"].to_numpy())
+    ambiguous = int(len(np.unique(f["of"].to_numpy()[bad])))
     return Segments(f.drop(columns=["of"]), counters, ambiguous)
 
 
