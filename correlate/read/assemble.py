@@ -58,7 +58,8 @@ def _categorical(col: Column) -> pd.Categorical:
         from correlate.read.bt2source import label_of
 
         labels = [col.labels.get(int(u)) for u in uniq]
-        labels = [lab if lab is not None else label_of(int(u), []) for lab, u in zip(labels, uniq, strict=False)]
+        labels = [lab if lab is not None else label_of(int(u), [])
+                  for lab, u in zip(labels, uniq, strict=True)]
         cats = list(dict.fromkeys(labels))
         pos = {c: i for i, c in enumerate(cats)}
         remap = np.asarray([pos[lab] for lab in labels], dtype=np.int32)
@@ -66,6 +67,13 @@ def _categorical(col: Column) -> pd.Categorical:
         return _sorted_categorical(pd.Categorical.from_codes(codes, categories=cats))
     if isinstance(col.data, pd.Categorical):
         return _sorted_categorical(col.data)
+    if isinstance(col.data, pd.api.extensions.ExtensionArray):  # Arrow strings (C path)
+        import pyarrow as pa
+
+        enc = pa.chunked_array(col.data._pa_array).combine_chunks().dictionary_encode()
+        return _sorted_categorical(pd.Categorical.from_codes(
+            enc.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+            categories=enc.dictionary.to_pylist()))
     return _sorted_categorical(pd.Categorical(list(col.data)))
 
 
@@ -90,6 +98,8 @@ def _series(col: Column, n: int) -> object:
     if kind == ENUM:
         return _categorical(col)
     if kind in (STR, OBJ):
+        if isinstance(col.data, pd.api.extensions.ExtensionArray):
+            return col.data
         if isinstance(col.data, np.ndarray) and col.data.dtype == object:
             return col.data
         arr = np.empty(n, dtype=object)

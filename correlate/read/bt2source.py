@@ -121,13 +121,16 @@ def to_python(f: Any) -> Any:
 
 
 def text(f: Any) -> str:
-    """A string field as ``str``; bytes that are not UTF-8 become U+FFFD, as in the C path."""
-    s = str(f)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return s
+    """A string field as ``str``; bytes that are not UTF-8 become U+FFFD, as in the C path.
+
+    babeltrace2 2.0 leaves the previous event's text in an empty string field (its length
+    is right, its value stale), so the value is cut to the field's length.
+    """
+    n = len(f)
+    if n == 0:
+        return ""
+    raw = str(f).encode("utf-8", "surrogateescape")
+    return raw[:n].decode("utf-8", "replace")
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -169,16 +172,10 @@ class _ClassState:
             for member, kind in struct_members(fc):
                 if member in FIXED_CONTEXTS or opts.wants_column(member) or member in _ID_CTX:
                     self.fields.append((src, member, member, kind))
-        pfc = ev_cls.payload_field_class
-        present = set(pfc.keys()) if pfc is not None else set()
-        for member, kind in struct_members(pfc):
+        for member, kind in struct_members(ev_cls.payload_field_class):
             col = names.canonical_field(canonical, member, tracer=tracer)
             if opts.wants_column(col) or member in _ID_PAYLOAD:
                 self.fields.append((2, member, col, kind))
-                if kind == STR and f"_{member}_length" in present:
-                    # babeltrace2 2.0 shows a stale string for a zero-length text sequence;
-                    # read the length too and blank those (see _finish).
-                    self.fields.append((2, f"_{member}_length", "", UINT))
         self.values: list[list[Any]] = [[] for _ in self.fields]
         self.convs = [_CONVERTERS[k] for _, _, _, k in self.fields]
 
@@ -272,7 +269,8 @@ def read(trace: TraceDir, stream_base: int, opts: Options) -> SourceResult:
                 st.cpu.append(pinfo[0])
                 st.order.append(((stream_base + pinfo[1]) << ORDER_SHIFT) | pos)
                 srcs = (ev.common_context_field, ev.specific_context_field, ev.payload_field)
-                for (src, member, _, _), conv, vals in zip(st.fields, st.convs, st.values, strict=False):
+                for (src, member, _, _), conv, vals in zip(st.fields, st.convs, st.values,
+                                                           strict=True):
                     vals.append(conv(srcs[src][member]))
             elif t is PacketBeg:
                 pk = msg.packet
@@ -333,13 +331,7 @@ def _finish(st: _ClassState, domain: str, tracer: str, path: str) -> ClassPart:
         order=np.asarray(st.order, dtype=np.int64),
         cpu=np.asarray(st.cpu, dtype=np.int32),
     )
-    values = dict(zip((f[1] for f in st.fields), st.values, strict=False))
-    for (src, member, col, kind), vals in zip(st.fields, st.values, strict=False):
-        if not col:
-            continue
-        lengths = values.get(f"_{member}_length") if kind == STR else None
-        if lengths is not None:
-            vals = [v if n else "" for v, n in zip(vals, lengths, strict=False)]
+    for (src, _member, col, kind), vals in zip(st.fields, st.values, strict=True):
         target = part.payload if src == 2 else part.contexts
         target[col] = Column(kind, _array(kind, vals))
     return part

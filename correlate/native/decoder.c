@@ -1,0 +1,560 @@
+/* usdk's CTF 1.8 packet decoder; see decoder.h. */
+#include "decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CTF_MAGIC 0xC1FC1FC1u
+
+typedef struct {
+    const uint8_t *base;     /* packet start */
+    uint64_t pos;            /* bit position from base */
+    uint64_t limit;          /* readable bits from base */
+    uint64_t avail;          /* bytes mapped from base (for 8-byte loads) */
+    uint64_t clock;
+    int64_t *regs;
+    uint64_t slots[NSLOTS];
+    uint32_t slot_set;
+    ctf_class *cls;
+    int store;
+} dstate;
+
+static int buf_reserve(ctf_buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + extra)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put8(ctf_buf *b, const void *v)
+{
+    if (b->len + 8 > b->cap && buf_reserve(b, 8))
+        return -1;
+    memcpy(b->data + b->len, v, 8);
+    b->len += 8;
+    return 0;
+}
+
+static inline int buf_put4(ctf_buf *b, const void *v)
+{
+    if (b->len + 4 > b->cap && buf_reserve(b, 4))
+        return -1;
+    memcpy(b->data + b->len, v, 4);
+    b->len += 4;
+    return 0;
+}
+
+static inline uint64_t load_le(const uint8_t *p, int nbytes)
+{
+    uint64_t v = 0;
+    memcpy(&v, p, (size_t) nbytes);
+    return v; /* little-endian host */
+}
+
+static inline uint64_t bswap_n(uint64_t v, int nbytes)
+{
+    switch (nbytes) {
+    case 1: return v;
+    case 2: return __builtin_bswap16((uint16_t) v);
+    case 4: return __builtin_bswap32((uint32_t) v);
+    case 8: return __builtin_bswap64(v);
+    default: {
+        uint64_t r = 0;
+        for (int i = 0; i < nbytes; i++)
+            r = (r << 8) | ((v >> (8 * i)) & 0xff);
+        return r;
+    }
+    }
+}
+
+/* Read `size` (1..64) bits at st->pos; caller aligned pos. */
+static inline int read_bits(dstate *st, int size, int big_endian, uint64_t *out)
+{
+    if (size <= 0 || size > 64)
+        return DEC_BAD_LAYOUT;
+    if (st->pos + (uint64_t) size > st->limit)
+        return DEC_OVERRUN;
+    uint64_t pos = st->pos;
+    uint64_t v;
+    if ((pos & 7) == 0 && (size & 7) == 0) {
+        const uint8_t *p = st->base + (pos >> 3);
+        int nb = size >> 3;
+        v = load_le(p, nb);
+        if (big_endian)
+            v = bswap_n(v, nb);
+    } else if (!big_endian && (pos & 7) + (uint64_t) size <= 64 && (pos >> 3) + 8 <= st->avail) {
+        v = load_le(st->base + (pos >> 3), 8) >> (pos & 7);
+        if (size < 64)
+            v &= (UINT64_C(1) << size) - 1;
+    } else {
+        v = 0;
+        for (int i = 0; i < size; i++) {
+            uint64_t bp = pos + (uint64_t) i;
+            unsigned byte = st->base[bp >> 3];
+            if (big_endian)
+                v = (v << 1) | ((byte >> (7 - (bp & 7))) & 1u);
+            else
+                v |= (uint64_t) ((byte >> (bp & 7)) & 1u) << i;
+        }
+    }
+    st->pos = pos + (uint64_t) size;
+    *out = v;
+    return 0;
+}
+
+static inline int align_to(dstate *st, int align)
+{
+    if (align > 1) {
+        uint64_t a = (uint64_t) align;
+        uint64_t np = (st->pos + a - 1) / a * a;
+        if (np > st->limit)
+            return DEC_OVERRUN;
+        st->pos = np;
+    }
+    return 0;
+}
+
+static inline int64_t sign_extend(uint64_t v, int size)
+{
+    if (size < 64 && (v >> (size - 1)) & 1)
+        v |= ~((UINT64_C(1) << size) - 1);
+    return (int64_t) v;
+}
+
+static inline void clock_update(dstate *st, uint64_t v, int size)
+{
+    if (size >= 64) {
+        st->clock = v;
+        return;
+    }
+    uint64_t mask = (UINT64_C(1) << size) - 1;
+    if (v < (st->clock & mask))
+        st->clock += UINT64_C(1) << size;
+    st->clock = (st->clock & ~mask) | v;
+}
+
+static int read_elem(dstate *st, const ctf_op *op, ctf_buf *out)
+{
+    int rc = align_to(st, op->elem_align);
+    if (rc)
+        return rc;
+    uint64_t v;
+    rc = read_bits(st, op->elem_size, op->elem_big_endian, &v);
+    if (rc)
+        return rc;
+    if (!out)
+        return 0;
+    if (op->elem_float) {
+        double d;
+        if (op->elem_size == 32) {
+            float f;
+            uint32_t u = (uint32_t) v;
+            memcpy(&f, &u, 4);
+            d = f;
+        } else {
+            memcpy(&d, &v, 8);
+        }
+        return buf_put8(out, &d) ? DEC_ENOMEM : 0;
+    }
+    if (op->elem_signed) {
+        int64_t s = sign_extend(v, op->elem_size);
+        return buf_put8(out, &s) ? DEC_ENOMEM : 0;
+    }
+    return buf_put8(out, &v) ? DEC_ENOMEM : 0;
+}
+
+static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
+{
+    int pc = 0;
+    for (;;) {
+        const ctf_op *op = &ops[pc];
+        int rc;
+        switch (op->kind) {
+        case OP_END:
+            return 0;
+        case OP_ALIGN:
+            if ((rc = align_to(st, op->align)))
+                return rc;
+            break;
+        case OP_INT: {
+            if ((rc = align_to(st, op->align)))
+                return rc;
+            uint64_t v;
+            if ((rc = read_bits(st, op->size, op->big_endian, &v)))
+                return rc;
+            if (op->clock)
+                clock_update(st, v, op->size);
+            int64_t sv = op->is_signed ? sign_extend(v, op->size) : (int64_t) v;
+            if (op->reg >= 0 && op->reg < nregs)
+                st->regs[op->reg] = sv;
+            if (op->dest >= 0) {
+                if (st->store && op->dest < st->cls->ncols
+                    && buf_put8(&st->cls->cols[op->dest].main, &sv))
+                    return DEC_ENOMEM;
+            } else if (op->dest != DEST_NONE && -1 - op->dest < NSLOTS) {
+                st->slots[-1 - op->dest] = v;
+                st->slot_set |= 1u << (-1 - op->dest);
+            }
+            break;
+        }
+        case OP_FLOAT: {
+            if ((rc = align_to(st, op->align)))
+                return rc;
+            uint64_t v;
+            if ((rc = read_bits(st, op->size, op->big_endian, &v)))
+                return rc;
+            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
+                double d;
+                if (op->size == 32) {
+                    float f;
+                    uint32_t u = (uint32_t) v;
+                    memcpy(&f, &u, 4);
+                    d = f;
+                } else if (op->size == 64) {
+                    memcpy(&d, &v, 8);
+                } else {
+                    return DEC_BAD_LAYOUT;
+                }
+                if (buf_put8(&st->cls->cols[op->dest].main, &d))
+                    return DEC_ENOMEM;
+            }
+            break;
+        }
+        case OP_STRING: {
+            if ((rc = align_to(st, 8)))
+                return rc;
+            if ((st->pos & 7) || st->pos >= st->limit)
+                return DEC_OVERRUN;
+            const uint8_t *p = st->base + (st->pos >> 3);
+            size_t room = (size_t) ((st->limit - st->pos) >> 3);
+            const uint8_t *nul = memchr(p, 0, room);
+            if (!nul)
+                return DEC_OVERRUN;
+            size_t n = (size_t) (nul - p);
+            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
+                ctf_col *c = &st->cls->cols[op->dest];
+                if (buf_reserve(&c->aux, n))
+                    return DEC_ENOMEM;
+                memcpy(c->aux.data + c->aux.len, p, n);
+                c->aux.len += n;
+                int64_t end = (int64_t) c->aux.len;
+                if (buf_put8(&c->main, &end))
+                    return DEC_ENOMEM;
+            }
+            st->pos += (uint64_t) (n + 1) * 8;
+            break;
+        }
+        case OP_TEXT: {
+            int64_t n = op->reg_len >= 0 ? (op->reg_len < nregs ? st->regs[op->reg_len] : -1)
+                                         : op->count;
+            if (n < 0)
+                return DEC_BAD_LAYOUT;
+            if (n > 0 && (rc = align_to(st, op->elem_align > 8 ? op->elem_align : 8)))
+                return rc;
+            if ((uint64_t) n > (st->limit - st->pos) / 8 || (n > 0 && (st->pos & 7)))
+                return DEC_OVERRUN;
+            const uint8_t *p = st->base + (st->pos >> 3);
+            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
+                const uint8_t *nul = n ? memchr(p, 0, (size_t) n) : NULL;
+                size_t len = nul ? (size_t) (nul - p) : (size_t) n;
+                ctf_col *c = &st->cls->cols[op->dest];
+                if (buf_reserve(&c->aux, len))
+                    return DEC_ENOMEM;
+                if (len)
+                    memcpy(c->aux.data + c->aux.len, p, len);
+                c->aux.len += len;
+                int64_t end = (int64_t) c->aux.len;
+                if (buf_put8(&c->main, &end))
+                    return DEC_ENOMEM;
+            }
+            st->pos += (uint64_t) n * 8;
+            break;
+        }
+        case OP_LIST: {
+            int64_t n = op->reg_len >= 0 ? (op->reg_len < nregs ? st->regs[op->reg_len] : -1)
+                                         : op->count;
+            if (n < 0 || op->elem_size <= 0)
+                return DEC_BAD_LAYOUT;
+            if ((uint64_t) n > (st->limit - st->pos) / (uint64_t) op->elem_size)
+                return DEC_OVERRUN;
+            ctf_col *c = (op->dest >= 0 && st->store && op->dest < st->cls->ncols)
+                             ? &st->cls->cols[op->dest] : NULL;
+            if (n > 0 && (rc = align_to(st, op->align)))
+                return rc;
+            for (int64_t i = 0; i < n; i++)
+                if ((rc = read_elem(st, op, c ? &c->aux : NULL)))
+                    return rc;
+            if (c) {
+                int64_t end = (int64_t) (c->aux.len / 8);
+                if (buf_put8(&c->main, &end))
+                    return DEC_ENOMEM;
+            }
+            break;
+        }
+        case OP_JUMP:
+            pc = op->target;
+            continue;
+        case OP_JUMP_OUT: {
+            int64_t tag = (op->reg_len >= 0 && op->reg_len < nregs) ? st->regs[op->reg_len] : 0;
+            if (tag < op->lo || tag > op->hi) {
+                pc = op->target;
+                continue;
+            }
+            break;
+        }
+        default:
+            return DEC_BAD_LAYOUT;
+        }
+        pc++;
+    }
+}
+
+/* Per-packet snapshot of every buffer length, to drop a damaged packet's rows. */
+typedef struct {
+    size_t *lens;
+    size_t n;
+} snapshot;
+
+static size_t snapshot_size(const ctf_layout *L)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < L->nclasses; i++)
+        n += 4 + 2 * (size_t) L->classes[i].ncols;
+    return n;
+}
+
+static void snap_take(const ctf_layout *L, snapshot *s)
+{
+    size_t k = 0;
+    for (int32_t i = 0; i < L->nclasses; i++) {
+        ctf_class *c = &L->classes[i];
+        s->lens[k++] = (size_t) c->rows;
+        s->lens[k++] = c->ts.len;
+        s->lens[k++] = c->cpu.len;
+        s->lens[k++] = c->order.len;
+        for (int32_t j = 0; j < c->ncols; j++) {
+            s->lens[k++] = c->cols[j].main.len;
+            s->lens[k++] = c->cols[j].aux.len;
+        }
+    }
+}
+
+static void snap_restore(const ctf_layout *L, const snapshot *s)
+{
+    size_t k = 0;
+    for (int32_t i = 0; i < L->nclasses; i++) {
+        ctf_class *c = &L->classes[i];
+        c->rows = (int64_t) s->lens[k++];
+        c->ts.len = s->lens[k++];
+        c->cpu.len = s->lens[k++];
+        c->order.len = s->lens[k++];
+        for (int32_t j = 0; j < c->ncols; j++) {
+            c->cols[j].main.len = s->lens[k++];
+            c->cols[j].aux.len = s->lens[k++];
+        }
+    }
+}
+
+static ctf_stream_class *find_stream_class(ctf_layout *L, uint64_t id)
+{
+    for (int32_t i = 0; i < L->nstream_classes; i++)
+        if ((uint64_t) L->stream_classes[i].id == id)
+            return &L->stream_classes[i];
+    return NULL;
+}
+
+/* Decode one packet at buf[off..len). Returns status; *psize receives its size in bytes
+ * when the packet context could be read (0 otherwise). */
+static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t len, size_t off,
+                         int64_t order_base, ctf_result *res, uint64_t *psize,
+                         int64_t *err_off, uint64_t *prev_disc, int *have_disc,
+                         uint64_t *prev_seq, int *have_seq)
+{
+    int rc;
+    *psize = 0;
+    st->base = buf + off;
+    st->pos = 0;
+    st->limit = (uint64_t) (len - off) * 8;
+    st->avail = len - off;
+    st->slot_set = 0;
+    st->cls = NULL;
+    st->store = 0;
+    if ((rc = run_ops(st, L->packet_header, L->nregs))) {
+        *err_off = (int64_t) (off + st->pos / 8);
+        return rc == DEC_OVERRUN ? DEC_TRUNCATED : rc;
+    }
+    if ((st->slot_set & (1u << SLOT_MAGIC)) && st->slots[SLOT_MAGIC] != CTF_MAGIC) {
+        *err_off = (int64_t) off;
+        return DEC_BAD_MAGIC;
+    }
+    uint64_t sid = (st->slot_set & (1u << SLOT_STREAM_ID)) ? st->slots[SLOT_STREAM_ID] : 0;
+    ctf_stream_class *sc = find_stream_class(L, sid);
+    if (!sc) {
+        *err_off = (int64_t) off;
+        return DEC_BAD_STREAM;
+    }
+    res->stream_class_id = (int64_t) sid;
+    if (st->slot_set & (1u << SLOT_INSTANCE_ID))
+        res->instance_id = (int64_t) st->slots[SLOT_INSTANCE_ID];
+    if ((rc = run_ops(st, L->packet_context, L->nregs))) {
+        *err_off = (int64_t) (off + st->pos / 8);
+        return rc == DEC_OVERRUN ? DEC_TRUNCATED : rc;
+    }
+    uint64_t remaining = (uint64_t) (len - off) * 8;
+    uint64_t packet_size = (st->slot_set & (1u << SLOT_PACKET_SIZE)) ? st->slots[SLOT_PACKET_SIZE]
+                                                                       : remaining;
+    uint64_t content_size = (st->slot_set & (1u << SLOT_CONTENT_SIZE))
+                                ? st->slots[SLOT_CONTENT_SIZE] : packet_size;
+    if (packet_size == 0 || (packet_size & 7) || content_size > packet_size
+        || content_size < st->pos) {
+        *err_off = (int64_t) off;
+        return DEC_BAD_SIZE;
+    }
+    if (packet_size > remaining) {
+        *err_off = (int64_t) len;
+        return DEC_TRUNCATED;
+    }
+    *psize = packet_size / 8;
+    int64_t cpu = (st->slot_set & (1u << SLOT_CPU)) ? (int64_t) st->slots[SLOT_CPU] : -1;
+    res->cpu = cpu;
+    int32_t cpu32 = (int32_t) cpu;
+    if (st->slot_set & (1u << SLOT_DISCARDED)) {
+        uint64_t d = st->slots[SLOT_DISCARDED];
+        res->discarded += (int64_t) (*have_disc ? d - *prev_disc : d);
+        *prev_disc = d;
+        *have_disc = 1;
+    }
+    if (st->slot_set & (1u << SLOT_SEQ_NUM)) {
+        uint64_t s = st->slots[SLOT_SEQ_NUM];
+        if (*have_seq && s > *prev_seq + 1)
+            res->lost_packets += (int64_t) (s - *prev_seq - 1);
+        *prev_seq = s;
+        *have_seq = 1;
+    }
+    st->limit = content_size;
+    st->avail = packet_size / 8;
+    while (st->pos < st->limit) {
+        uint64_t ev_start = st->pos;
+        st->slot_set &= ~(1u << SLOT_EVENT_ID);
+        st->cls = NULL;
+        st->store = 0;
+        if ((rc = run_ops(st, sc->event_header, L->nregs))) {
+            *err_off = (int64_t) (off + ev_start / 8);
+            return rc;
+        }
+        uint64_t id = st->slots[SLOT_EVENT_ID];
+        if (!(st->slot_set & (1u << SLOT_EVENT_ID)) || id >= (uint64_t) sc->nids
+            || sc->class_of_id[id] < 0) {
+            *err_off = (int64_t) (off + ev_start / 8);
+            return DEC_BAD_EVENT;
+        }
+        ctf_class *cls = &L->classes[sc->class_of_id[id]];
+        uint64_t ts = st->clock;
+        int in_range = (int64_t) ts >= L->start && (L->end < 0 || (int64_t) ts <= L->end);
+        st->cls = cls;
+        st->store = cls->wanted && in_range;
+        if ((sc->event_context && (rc = run_ops(st, sc->event_context, L->nregs)))
+            || (rc = run_ops(st, cls->ops, L->nregs))) {
+            *err_off = (int64_t) (off + ev_start / 8);
+            return rc;
+        }
+        if (st->store) {
+            int64_t t = (int64_t) ts, o = order_base + res->events;
+            if (buf_put8(&cls->ts, &t) || buf_put4(&cls->cpu, &cpu32) || buf_put8(&cls->order, &o))
+                return DEC_ENOMEM;
+            cls->rows++;
+            res->stored++;
+        }
+        res->events++;
+    }
+    res->packets++;
+    return 0;
+}
+
+int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len, int64_t order_base,
+                      ctf_result *res, ctf_damage *damage, int32_t damage_cap)
+{
+    dstate st;
+    memset(&st, 0, sizeof st);
+    memset(res, 0, sizeof *res);
+    res->cpu = -1;
+    int64_t nregs = L->nregs > 0 ? L->nregs : 1;
+    st.regs = calloc((size_t) nregs, sizeof(int64_t));
+    snapshot snap = {calloc(snapshot_size(L) + 1, sizeof(size_t)), 0};
+    if (!st.regs || !snap.lens) {
+        free(st.regs);
+        free(snap.lens);
+        res->status = DEC_ENOMEM;
+        return DEC_ENOMEM;
+    }
+    uint64_t prev_disc = 0, prev_seq = 0;
+    int have_disc = 0, have_seq = 0;
+    size_t off = 0;
+    int status = 0;
+    while (off < len) {
+        snap_take(L, &snap);
+        int64_t events_before = res->events, stored_before = res->stored;
+        uint64_t psize = 0;
+        int64_t err_off = (int64_t) off;
+        int rc = decode_packet(L, &st, buf, len, off, order_base, res, &psize, &err_off,
+                               &prev_disc, &have_disc, &prev_seq, &have_seq);
+        if (rc == 0) {
+            off += psize;
+            continue;
+        }
+        if (!status) {
+            status = rc;
+            res->status = rc;
+            res->error_offset = err_off;
+        }
+        if (res->ndamage < damage_cap) {
+            damage[res->ndamage].status = rc;
+            damage[res->ndamage].offset = err_off;
+            damage[res->ndamage].packet_offset = (int64_t) off;
+            res->ndamage++;
+        }
+        if (!L->partial || rc == DEC_ENOMEM || rc == DEC_BAD_LAYOUT)
+            break;
+        snap_restore(L, &snap);
+        res->stored = stored_before;
+        res->events = events_before;
+        if (psize == 0)
+            break; /* cannot find the next packet */
+        off += psize;
+    }
+    free(st.regs);
+    free(snap.lens);
+    return status;
+}
+
+void ctf_free_buf(void *p)
+{
+    free(p);
+}
+
+static void release_buf(ctf_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void ctf_release_class(ctf_class *c)
+{
+    release_buf(&c->ts);
+    release_buf(&c->cpu);
+    release_buf(&c->order);
+    for (int32_t j = 0; j < c->ncols; j++) {
+        release_buf(&c->cols[j].main);
+        release_buf(&c->cols[j].aux);
+    }
+    c->rows = 0;
+}

@@ -1,0 +1,127 @@
+/* usdk's CTF 1.8 packet decoder: walks the packets of one stream file with a layout the
+ * Python side compiled from the TSDL metadata (correlate/read/layout.py) and appends every
+ * event's values to growable per-class column buffers. No Python object per event.
+ *
+ * Every read is bounds-checked against the packet's content size; on damage the decoder
+ * reports the file offset and, in partial mode, drops the damaged packet's rows and goes
+ * on with the next packet. */
+#ifndef USDK_CTF_DECODER_H
+#define USDK_CTF_DECODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* op kinds */
+enum {
+    OP_END = 0,
+    OP_ALIGN,     /* align = bits */
+    OP_INT,       /* size, align, is_signed, big_endian, reg, dest, clock */
+    OP_FLOAT,     /* size 32/64, align, big_endian, dest */
+    OP_STRING,    /* dest */
+    OP_TEXT,      /* char array/sequence as string: len = count or regs[reg_len] */
+    OP_LIST,      /* array/sequence of ints/floats: elem_* describe one element */
+    OP_JUMP,      /* goto target */
+    OP_JUMP_OUT,  /* goto target unless lo <= regs[reg_len] <= hi (variant option) */
+};
+
+/* column kinds */
+enum { COL_I64 = 0, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64 };
+
+/* special slots an OP_INT may write (dest = -1 - slot) */
+enum {
+    SLOT_MAGIC = 0, SLOT_STREAM_ID, SLOT_EVENT_ID, SLOT_CONTENT_SIZE, SLOT_PACKET_SIZE,
+    SLOT_SEQ_NUM, SLOT_DISCARDED, SLOT_CPU, SLOT_TS_BEGIN, SLOT_TS_END, SLOT_INSTANCE_ID,
+    NSLOTS
+};
+#define DEST_NONE (-1000)
+
+/* status codes */
+enum {
+    DEC_OK = 0, DEC_ENOMEM = 1, DEC_TRUNCATED = 2, DEC_BAD_MAGIC = 3, DEC_BAD_STREAM = 4,
+    DEC_BAD_EVENT = 5, DEC_BAD_SIZE = 6, DEC_OVERRUN = 7, DEC_BAD_LAYOUT = 8
+};
+
+typedef struct {
+    int32_t kind;
+    int32_t size;       /* bits */
+    int32_t align;      /* bits */
+    int32_t is_signed;
+    int32_t big_endian;
+    int32_t reg;        /* register to store an int into, -1 none */
+    int32_t dest;       /* column index, -1-slot, or DEST_NONE */
+    int32_t clock;      /* 1: value updates the stream clock (size bits) */
+    int32_t reg_len;    /* TEXT/LIST: length register, -1 for fixed count; JUMP_OUT: tag reg */
+    int32_t target;     /* JUMP/JUMP_OUT target op index */
+    int64_t count;      /* fixed element count */
+    int64_t lo, hi;     /* JUMP_OUT range */
+    int32_t elem_size, elem_align, elem_signed, elem_big_endian, elem_float;
+    int32_t clock_bits_pad;
+} ctf_op;
+
+typedef struct {
+    char *data; size_t len; size_t cap;   /* bytes */
+} ctf_buf;
+
+typedef struct {
+    int32_t kind;
+    ctf_buf main;   /* values (8 bytes/row) or offsets (int64, rows+1) */
+    ctf_buf aux;    /* string bytes or list values */
+} ctf_col;
+
+typedef struct {
+    int32_t stream_class;   /* index of its stream class */
+    int32_t wanted;         /* 0: walk over it, store nothing */
+    int32_t ncols;
+    ctf_col *cols;
+    ctf_buf ts, cpu, order;
+    const ctf_op *ops;      /* payload program (specific context + fields), OP_END ended */
+    int64_t rows;
+} ctf_class;
+
+typedef struct {
+    int64_t id;
+    const ctf_op *event_header;   /* OP_END ended; sets SLOT_EVENT_ID and the clock */
+    const ctf_op *event_context;  /* into columns 0..k-1 of the event's class */
+    int32_t *class_of_id;         /* event id -> class index or -1 */
+    int64_t nids;
+} ctf_stream_class;
+
+typedef struct {
+    const ctf_op *packet_header;
+    const ctf_op *packet_context;
+    ctf_stream_class *stream_classes;
+    int32_t nstream_classes;
+    ctf_class *classes;
+    int32_t nclasses;
+    int64_t nregs;
+    int64_t start, end;           /* raw clock values, inclusive; end < 0: none */
+    int32_t partial;
+    int32_t clock_freq_is_ns;     /* unused by C, informative */
+} ctf_layout;
+
+typedef struct {
+    int32_t status;
+    int64_t offset;               /* byte offset in the file of the damage */
+    int64_t packet_offset;
+} ctf_damage;
+
+typedef struct {
+    int64_t events;               /* events walked (wanted or not) */
+    int64_t stored;               /* events stored */
+    int64_t packets;
+    int64_t cpu;
+    int64_t stream_class_id;
+    int64_t instance_id;
+    int64_t discarded;            /* sum of events_discarded increments */
+    int64_t lost_packets;         /* gaps in packet_seq_num */
+    int32_t ndamage;              /* damage records written (max cap) */
+    int32_t status;               /* first error status (0 if none) */
+    int64_t error_offset;
+} ctf_result;
+
+int ctf_decode_stream(ctf_layout *layout, const uint8_t *buf, size_t len, int64_t order_base,
+                      ctf_result *res, ctf_damage *damage, int32_t damage_cap);
+void ctf_free_buf(void *p);
+void ctf_release_class(ctf_class *c);
+
+#endif
