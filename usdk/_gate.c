@@ -15,10 +15,36 @@
 #include <Python.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifndef USDK_VERSION
 #error "USDK_VERSION must be defined by the build"
 #endif
+
+/* The argument array a provider's usdk_evv_<event>() takes (same as usdk/codegen.py). */
+typedef union usdk_arg {
+	int64_t i;
+	double d;
+	struct { const char *p; size_t n; } s;
+} usdk_arg;
+typedef void (*usdk_emit_fn)(const usdk_arg *);
+
+#define MAX_ARGS 10        /* LTTNG_UST_TP_ARGS limit: no event has more fields */
+#define MAX_TEXT 65536     /* longer str/bytes go to the Python path, which cuts them */
+
+/* One captured field: where its value is in a call and how it converts. */
+typedef struct {
+	char code;          /* i int64, d double, b bool, s str, y bytes, e enum */
+	Py_ssize_t pos;     /* index among positional arguments, -1 when keyword-only */
+	PyObject *kwname;   /* parameter name */
+	PyObject *deflt;    /* value when not passed (a sentinel for "required") */
+	PyObject *enummap;  /* enum fields: member -> int; else NULL */
+} FieldSpec;
+
+enum { FAST_NONE = 0, FAST_POINT = 1, FAST_SPAN = 2 };
+
+/* span ids: unique per process, shared with the Python paths through next_span_id(). */
+static int64_t span_counter;
 
 /* Where a gate points before its provider is loaded: "on", so the first call loads it. */
 static const int state_on = 1;
@@ -35,15 +61,347 @@ typedef struct {
 	PyObject *dict;
 	PyObject *weakreflist;
 	vectorcallfunc vectorcall;
+	/* the C tracing path, when set (set_point / set_span) */
+	int fast;
+	usdk_emit_fn emit_a;   /* point: the event; span: entry */
+	usdk_emit_fn emit_b;   /* span: exit */
+	int nfields;
+	FieldSpec fields[MAX_ARGS];
+	int has_ret;
+	FieldSpec ret;
+	PyObject *ctxvar;      /* span: the ContextVar holding the current span id */
+	PyObject *exit_exc;    /* span: exit_exc(sid, parent, exc) for a raising call */
+	PyObject *exit_slow;   /* span: exit_slow(sid, parent, ret) for a ret C refuses */
 } Gate;
+
+static int
+convert(const FieldSpec *f, PyObject *v, usdk_arg *out)
+{
+	/* 0: converted; -1: leave this call to the Python path (no error left set). */
+	int overflow;
+	long long x;
+
+	switch (f->code) {
+	case 'i':
+	case 'b':
+		if (!PyLong_Check(v))
+			return -1;
+		x = PyLong_AsLongLongAndOverflow(v, &overflow);
+		if (overflow || (x == -1 && PyErr_Occurred())) {
+			PyErr_Clear();
+			return -1;
+		}
+		out->i = f->code == 'b' ? (x != 0) : x;
+		return 0;
+	case 'd':
+		if (PyFloat_CheckExact(v)) {
+			out->d = PyFloat_AS_DOUBLE(v);
+			return 0;
+		}
+		if (PyLong_Check(v)) {
+			double d = PyLong_AsDouble(v);
+			if (d == -1.0 && PyErr_Occurred()) {
+				PyErr_Clear();
+				return -1;
+			}
+			out->d = d;
+			return 0;
+		}
+		return -1;
+	case 's': {
+		Py_ssize_t n;
+		const char *p;
+		if (!PyUnicode_CheckExact(v))
+			return -1;
+		p = PyUnicode_AsUTF8AndSize(v, &n);
+		if (p == NULL) {  /* lone surrogates */
+			PyErr_Clear();
+			return -1;
+		}
+		if (n > MAX_TEXT || strlen(p) != (size_t) n)  /* too long, or an embedded NUL */
+			return -1;
+		out->s.p = p;
+		out->s.n = (size_t) n;
+		return 0;
+	}
+	case 'y':
+		if (!PyBytes_CheckExact(v) || PyBytes_GET_SIZE(v) > MAX_TEXT)
+			return -1;
+		out->s.p = PyBytes_AS_STRING(v);
+		out->s.n = (size_t) PyBytes_GET_SIZE(v);
+		return 0;
+	case 'e': {
+		PyObject *m = PyDict_GetItemWithError(f->enummap, v);
+		if (m == NULL) {
+			if (PyErr_Occurred()) {  /* unhashable */
+				PyErr_Clear();
+				return -1;
+			}
+			if (!PyLong_Check(v) || PyBool_Check(v))
+				return -1;
+			m = v;
+		}
+		x = PyLong_AsLongLongAndOverflow(m, &overflow);
+		if (overflow || (x == -1 && PyErr_Occurred())) {
+			PyErr_Clear();
+			return -1;
+		}
+		out->i = x;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static PyObject *
+lookup(const FieldSpec *f, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+       int *from_kw)
+{
+	if (f->pos >= 0 && f->pos < nargs)
+		return args[f->pos];
+	if (kwnames != NULL) {
+		Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+		for (Py_ssize_t k = 0; k < nk; k++) {
+			PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+			if (key == f->kwname || PyUnicode_Compare(key, f->kwname) == 0) {
+				(*from_kw)++;
+				return args[nargs + k];
+			}
+		}
+	}
+	return f->deflt;
+}
+
+static PyObject *
+point_call(Gate *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	usdk_arg vals[MAX_ARGS + 1];
+	int from_kw = 0;
+
+	if (nargs > g->nfields)
+		goto python;
+	for (int i = 0; i < g->nfields; i++) {
+		PyObject *v = lookup(&g->fields[i], args, nargs, kwnames, &from_kw);
+		if (convert(&g->fields[i], v, &vals[i]) < 0)
+			goto python;
+	}
+	if (kwnames != NULL && from_kw != PyTuple_GET_SIZE(kwnames))
+		goto python;  /* unknown keyword: the Python path warns */
+	g->emit_a(vals);
+	Py_RETURN_NONE;
+python:
+	return PyObject_Vectorcall(g->on, args, nargsf, kwnames);
+}
+
+static PyObject *
+span_call(Gate *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	usdk_arg vals[MAX_ARGS + 2];
+	int from_kw = 0;
+	PyObject *cur, *sidobj, *token, *res;
+	int64_t sid, parent;
+
+	for (int i = 0; i < g->nfields; i++) {
+		PyObject *v = lookup(&g->fields[i], args, nargs, kwnames, &from_kw);
+		if (convert(&g->fields[i], v, &vals[i + 2]) < 0)
+			return PyObject_Vectorcall(g->on, args, nargsf, kwnames);
+	}
+	if (PyContextVar_Get(g->ctxvar, NULL, &cur) < 0)
+		return NULL;
+	parent = cur != NULL ? PyLong_AsLongLong(cur) : 0;
+	Py_XDECREF(cur);
+	if (parent == -1 && PyErr_Occurred())
+		PyErr_Clear();
+	sid = __atomic_add_fetch(&span_counter, 1, __ATOMIC_RELAXED);
+	sidobj = PyLong_FromLongLong(sid);
+	if (sidobj == NULL)
+		return NULL;
+	token = PyContextVar_Set(g->ctxvar, sidobj);
+	Py_DECREF(sidobj);
+	if (token == NULL)
+		return NULL;
+	vals[0].i = sid;
+	vals[1].i = parent;
+	g->emit_a(vals);
+
+	res = PyObject_Vectorcall(g->off, args, nargsf, kwnames);
+
+	if (res == NULL) {
+		PyObject *t, *v, *tb, *r;
+		PyErr_Fetch(&t, &v, &tb);
+		PyErr_NormalizeException(&t, &v, &tb);
+		if (tb != NULL && v != NULL)
+			PyException_SetTraceback(v, tb);
+		if (PyContextVar_Reset(g->ctxvar, token) < 0)
+			PyErr_Clear();
+		Py_DECREF(token);
+		r = PyObject_CallFunction(g->exit_exc, "LLO", (long long) sid, (long long) parent,
+					  v ? v : Py_None);
+		if (r == NULL)
+			PyErr_Clear();  /* never let tracing replace the application's exception */
+		Py_XDECREF(r);
+		PyErr_Restore(t, v, tb);
+		return NULL;
+	}
+	if (PyContextVar_Reset(g->ctxvar, token) < 0)
+		PyErr_Clear();
+	Py_DECREF(token);
+
+	usdk_arg ev[4];
+	int k = 2;
+	ev[0].i = sid;
+	ev[1].i = parent;
+	if (g->has_ret) {
+		if (convert(&g->ret, res, &ev[2]) < 0) {
+			PyObject *r = PyObject_CallFunction(g->exit_slow, "LLO", (long long) sid,
+							    (long long) parent, res);
+			if (r == NULL)
+				PyErr_Clear();
+			Py_XDECREF(r);
+			return res;
+		}
+		k = 3;
+	}
+	ev[k].s.p = "";
+	ev[k].s.n = 0;
+	g->emit_b(ev);
+	return res;
+}
 
 static PyObject *
 gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
 	Gate *g = (Gate *) self;
 	int on = __atomic_load_n(g->state[0], __ATOMIC_RELAXED)
-		| __atomic_load_n(g->state[1], __ATOMIC_RELAXED) | forced;
-	return PyObject_Vectorcall(on ? g->on : g->off, args, nargsf, kwnames);
+		| __atomic_load_n(g->state[1], __ATOMIC_RELAXED);
+	if (!(on | forced))
+		return PyObject_Vectorcall(g->off, args, nargsf, kwnames);
+	if (forced || g->fast == FAST_NONE)
+		return PyObject_Vectorcall(g->on, args, nargsf, kwnames);
+	if (g->fast == FAST_POINT)
+		return point_call(g, args, nargsf, kwnames);
+	return span_call(g, args, nargsf, kwnames);
+}
+
+static void
+clear_specs(Gate *g)
+{
+	for (int i = 0; i < MAX_ARGS; i++) {
+		Py_CLEAR(g->fields[i].kwname);
+		Py_CLEAR(g->fields[i].deflt);
+		Py_CLEAR(g->fields[i].enummap);
+	}
+	Py_CLEAR(g->ret.kwname);
+	Py_CLEAR(g->ret.deflt);
+	Py_CLEAR(g->ret.enummap);
+	Py_CLEAR(g->ctxvar);
+	Py_CLEAR(g->exit_exc);
+	Py_CLEAR(g->exit_slow);
+	g->fast = FAST_NONE;
+	g->nfields = 0;
+	g->has_ret = 0;
+}
+
+static int
+parse_spec(PyObject *item, FieldSpec *f)
+{
+	/* (code, position, name, default, enummap-or-None) */
+	const char *code;
+	Py_ssize_t pos;
+	PyObject *name, *deflt, *enummap;
+	if (!PyArg_ParseTuple(item, "snOOO", &code, &pos, &name, &deflt, &enummap))
+		return -1;
+	if (strlen(code) != 1 || strchr("idbsye", code[0]) == NULL) {
+		PyErr_Format(PyExc_ValueError, "unknown field code %s", code);
+		return -1;
+	}
+	if (code[0] == 'e' && !PyDict_Check(enummap)) {
+		PyErr_SetString(PyExc_TypeError, "an enum field needs a dict");
+		return -1;
+	}
+	f->code = code[0];
+	f->pos = pos;
+	f->kwname = Py_NewRef(name);
+	f->deflt = Py_NewRef(deflt);
+	f->enummap = enummap == Py_None ? NULL : Py_NewRef(enummap);
+	return 0;
+}
+
+static int
+parse_specs(Gate *g, PyObject *specs)
+{
+	if (!PyTuple_Check(specs) || PyTuple_GET_SIZE(specs) > MAX_ARGS) {
+		PyErr_SetString(PyExc_ValueError, "field specs: a tuple of at most 10");
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(specs); i++) {
+		if (parse_spec(PyTuple_GET_ITEM(specs, i), &g->fields[i]) < 0)
+			return -1;
+		g->nfields = (int) i + 1;
+	}
+	return 0;
+}
+
+static PyObject *
+gate_set_point(PyObject *self, PyObject *args)
+{
+	/* set_point(emit_address, field_specs): convert and emit in C when enabled. */
+	Gate *g = (Gate *) self;
+	PyObject *addr, *specs;
+	if (!PyArg_ParseTuple(args, "OO", &addr, &specs))
+		return NULL;
+	void *fn = PyLong_AsVoidPtr(addr);
+	if (fn == NULL)
+		return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "null address"), NULL);
+	clear_specs(g);
+	if (parse_specs(g, specs) < 0) {
+		clear_specs(g);
+		return NULL;
+	}
+	g->emit_a = (usdk_emit_fn) fn;
+	g->fast = FAST_POINT;
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+gate_set_span(PyObject *self, PyObject *args)
+{
+	/* set_span(entry_addr, exit_addr, field_specs, ret_spec_or_None, contextvar,
+	 *          exit_exc, exit_slow): the whole span in C when enabled. */
+	Gate *g = (Gate *) self;
+	PyObject *a, *b, *specs, *ret, *ctxvar, *exc, *slow;
+	if (!PyArg_ParseTuple(args, "OOOOOOO", &a, &b, &specs, &ret, &ctxvar, &exc, &slow))
+		return NULL;
+	void *fa = PyLong_AsVoidPtr(a), *fb = PyLong_AsVoidPtr(b);
+	if (fa == NULL || fb == NULL)
+		return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "null address"), NULL);
+	if (!PyContextVar_CheckExact(ctxvar)) {
+		PyErr_SetString(PyExc_TypeError, "set_span needs a ContextVar");
+		return NULL;
+	}
+	clear_specs(g);
+	if (parse_specs(g, specs) < 0 || (ret != Py_None && parse_spec(ret, &g->ret) < 0)) {
+		clear_specs(g);
+		return NULL;
+	}
+	g->has_ret = ret != Py_None;
+	g->ctxvar = Py_NewRef(ctxvar);
+	g->exit_exc = Py_NewRef(exc);
+	g->exit_slow = Py_NewRef(slow);
+	g->emit_a = (usdk_emit_fn) fa;
+	g->emit_b = (usdk_emit_fn) fb;
+	g->fast = FAST_SPAN;
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+gate_clear_fast(PyObject *self, PyObject *unused)
+{
+	(void) unused;
+	clear_specs((Gate *) self);
+	Py_RETURN_NONE;
 }
 
 static const int *
@@ -173,6 +531,16 @@ gate_traverse(PyObject *self, visitproc visit, void *arg)
 	Py_VISIT(g->off);
 	Py_VISIT(g->on);
 	Py_VISIT(g->dict);
+	for (int i = 0; i < MAX_ARGS; i++) {
+		Py_VISIT(g->fields[i].kwname);
+		Py_VISIT(g->fields[i].deflt);
+		Py_VISIT(g->fields[i].enummap);
+	}
+	Py_VISIT(g->ret.deflt);
+	Py_VISIT(g->ret.enummap);
+	Py_VISIT(g->ctxvar);
+	Py_VISIT(g->exit_exc);
+	Py_VISIT(g->exit_slow);
 	return 0;
 }
 
@@ -183,6 +551,7 @@ gate_clear(PyObject *self)
 	Py_CLEAR(g->off);
 	Py_CLEAR(g->on);
 	Py_CLEAR(g->dict);
+	clear_specs(g);
 	return 0;
 }
 
@@ -208,6 +577,11 @@ static PyMethodDef gate_methods[] = {
 	{"bind", gate_bind, METH_VARARGS,
 	 "bind(state0, state1=False): point the gate at tracepoint state words."},
 	{"set_on", gate_set_on, METH_O, "set_on(callable): replace the tracing path."},
+	{"set_point", gate_set_point, METH_VARARGS,
+	 "set_point(emit_address, field_specs): emit a point event in C when enabled."},
+	{"set_span", gate_set_span, METH_VARARGS,
+	 "set_span(entry, exit, specs, ret_spec, contextvar, exit_exc, exit_slow): spans in C."},
+	{"clear_fast", gate_clear_fast, METH_NOARGS, "clear_fast(): back to the Python path only."},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -253,7 +627,16 @@ set_forced(PyObject *mod, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
+static PyObject *
+next_span_id(PyObject *mod, PyObject *unused)
+{
+	(void) mod;
+	(void) unused;
+	return PyLong_FromLongLong(__atomic_add_fetch(&span_counter, 1, __ATOMIC_RELAXED));
+}
+
 static PyMethodDef module_methods[] = {
+	{"next_span_id", next_span_id, METH_NOARGS, "next_span_id(): a new span id (per process)."},
 	{"set_forced", set_forced, METH_O,
 	 "set_forced(flag): make every gate take its tracing path (capture_events)."},
 	{NULL, NULL, 0, NULL},

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from usdk import __version__, build
+from usdk import __version__, build, codegen
 from usdk.errors import NativeVersionError, ProviderBuildError, UsdkWarning
 from usdk.schema import EventSchema, schema_hash
 
@@ -67,6 +67,14 @@ class PyGate:
     def set_on(self, on: Callable[..., Any]) -> None:
         self.on_path = on
 
+    def set_point(self, *args: Any) -> None:  # the Python path does the same work
+        pass
+
+    set_span = set_point
+
+    def clear_fast(self) -> None:
+        pass
+
     @property
     def loaded(self) -> bool:
         return self._s[0]() != 1 or True
@@ -85,7 +93,7 @@ def _builtin_ffi_cast(address: int) -> Any:
 
 
 try:
-    from usdk._gate import Gate
+    from usdk._gate import Gate, next_span_id
     from usdk._gate import set_forced as _c_set_forced
     from usdk._gate import version as _gate_version
 
@@ -96,6 +104,9 @@ try:
 except (ImportError, NativeVersionError) as e:  # pragma: no cover - broken install only
     Gate = PyGate  # type: ignore[misc,assignment]
     _c_set_forced = None
+    import itertools
+
+    next_span_id = itertools.count(1).__next__
     warn_once(
         "gate",
         f"usdk: the C gate is unavailable ({e}); tracing works but costs more per call. "
@@ -203,6 +214,10 @@ class LoadedGeneration:
     def state(self, event: str) -> int:
         return getattr(self._lib, f"usdk_state_{event}")()  # type: ignore[no-any-return]
 
+    def vector_emitter(self, event: str) -> int:
+        """Address of the event's C function taking usdk._gate's argument array."""
+        return getattr(self._lib, f"usdk_evv_addr_{event}")()  # type: ignore[no-any-return]
+
 
 def load_generation(
     provider: str, events: Sequence[EventSchema], *, origin: str = "", strict: bool = False
@@ -218,7 +233,8 @@ def load_generation(
                 "the built-in usdk provider is unavailable (see the earlier warning)",
                 provider=provider,
             )
-        digest = schema_hash(provider, list(events), version=__version__)
+        digest = schema_hash(provider, list(events),
+                             version=f"{__version__}/{codegen.CODEGEN_VERSION}")
         modname = build.module_name(provider, digest)
         path = build.find_built(modname)
         if path is None:

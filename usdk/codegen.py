@@ -18,6 +18,9 @@ from collections.abc import Sequence
 
 from usdk.schema import EventSchema, Field, FieldType
 
+# Bumped whenever the generated C changes shape: it is part of every provider's cache key.
+CODEGEN_VERSION = 2
+
 _C_PARAMS = {
     FieldType.INT: ("int64_t",),
     FieldType.FLOAT: ("double",),
@@ -129,17 +132,52 @@ def _signature(ev: EventSchema) -> str:
     return ", ".join(f"{t}{'' if t.endswith('*') else ' '}{n}" for t, n in params) or "void"
 
 
+# The argument array usdk._gate fills (same definition as in usdk/_gate.c).
+USDK_ARG_C = """typedef union usdk_arg {
+	int64_t i;
+	double d;
+	struct { const char *p; size_t n; } s;
+} usdk_arg;
+"""
+
+
+def _vector_args(ev: EventSchema) -> str:
+    """The tracepoint arguments read out of a usdk_arg array, field by field."""
+    out = []
+    for i, f in enumerate(ev.fields):
+        if f.type is FieldType.FLOAT:
+            out.append(f"v[{i}].d")
+        elif f.type is FieldType.STR:
+            out.append(f"v[{i}].s.p")
+        elif f.type is FieldType.BYTES:
+            out += [f"v[{i}].s.p", f"v[{i}].s.n"]
+        elif f.type is FieldType.BOOL:
+            out.append(f"(int) v[{i}].i")
+        else:
+            out.append(f"v[{i}].i")
+    return ", ".join(out)
+
+
 def render_source(provider: str, events: Sequence[EventSchema]) -> str:
-    """The C wrappers: probes + definitions, one plain function and one state getter per event."""
+    """The C wrappers: probes + definitions; per event one plain function, one taking the
+    gate's argument array (its address handed out as an integer), and one state getter."""
     out = [
         "#define LTTNG_UST_TRACEPOINT_CREATE_PROBES",
         "#define LTTNG_UST_TRACEPOINT_DEFINE",
         f'#include "{header_name(provider)}"',
         "",
+        USDK_ARG_C,
     ]
     for ev in events:
         names = ", ".join(n for _, n in _params(ev))
+        vargs = _vector_args(ev)
         out += [
+            f"static void usdk_evv_{ev.name}(const usdk_arg *v)",
+            "{",
+            f"	{'(void) v; ' if not vargs else ''}lttng_ust_tracepoint({provider}, {ev.name}"
+            f"{', ' + vargs if vargs else ''});",
+            "}",
+            f"uintptr_t usdk_evv_addr_{ev.name}(void) {{ return (uintptr_t) &usdk_evv_{ev.name}; }}",
             f"void usdk_ev_{ev.name}({_signature(ev)})",
             "{",
             f"\tlttng_ust_tracepoint({provider}, {ev.name}{', ' + names if names else ''});",
@@ -159,4 +197,5 @@ def render_cdef(events: Sequence[EventSchema]) -> str:
     for ev in events:
         lines.append(f"void usdk_ev_{ev.name}({_signature(ev)});")
         lines.append(f"uintptr_t usdk_state_{ev.name}(void);")
+        lines.append(f"uintptr_t usdk_evv_addr_{ev.name}(void);")
     return "\n".join(lines) + "\n"

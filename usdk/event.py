@@ -70,9 +70,13 @@ def PointEvent(provider: Provider, schema: EventSchema) -> Any:  # noqa: N802 - 
         refresh()
         return gate(*args, **kwargs)
 
+    specs = slot.specs(bindings)
+
     def refresh() -> None:
         env["emit"] = slot.dispatcher()
         if slot.state is not None:
+            if slot.vector:
+                gate.set_point(slot.vector, specs)
             gate.bind(slot.state or False)
             gate.set_on(on)
 

@@ -148,7 +148,8 @@ class Provider:
             if gen is None:
                 s.bind(None, False)
             else:
-                s.bind(gen.emitter(s.schema.name), gen.state(s.schema.name))
+                n = s.schema.name
+                s.bind(gen.emitter(n), gen.state(n), gen.vector_emitter(n))
 
 
 class BuiltinProvider(Provider):

@@ -8,7 +8,7 @@ by the rules of :mod:`usdk.coerce` when the fast path refuses them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from usdk import _native, coerce
@@ -57,6 +57,16 @@ def _rebind_all() -> None:
         cb()
 
 
+GATE_CODES = {
+    FieldType.INT: "i",
+    FieldType.FLOAT: "d",
+    FieldType.BOOL: "b",
+    FieldType.STR: "s",
+    FieldType.BYTES: "y",
+    FieldType.ENUM: "e",
+}
+
+
 def _checked_int(v: Any) -> int:
     """Accept what cffi's int64_t accepts, refuse the rest (so capture matches LTTng)."""
     if not isinstance(v, int) or not coerce.INT64_MIN <= v <= coerce.INT64_MAX:
@@ -77,6 +87,7 @@ class EventSlot:
         self.schema = schema
         self.c_emit: Callable[..., None] | None = None
         self.state: int | bool | None = None  # None: provider not loaded yet; False: never
+        self.vector: int = 0  # address of the C function taking usdk._gate's argument array
         self.coercers = [coerce.coercer(f) for f in schema.fields]
         self._labels = {
             i: {v: k for k, v in f.enum_items}
@@ -89,8 +100,20 @@ class EventSlot:
     def full_name(self) -> str:
         return self.schema.full_name
 
-    def bind(self, c_emit: Callable[..., None] | None, state: int | bool) -> None:
-        self.c_emit, self.state = c_emit, state
+    def bind(self, c_emit: Callable[..., None] | None, state: int | bool, vector: int = 0) -> None:
+        self.c_emit, self.state, self.vector = c_emit, state, vector
+
+    def specs(self, bindings: Sequence[Any], first: int = 0) -> tuple[tuple[Any, ...], ...]:
+        """Field specs for usdk._gate: (code, position, name, default, enum map)."""
+        from usdk.schema import enum_value_map
+
+        out = []
+        for b in bindings:
+            f = b.field
+            emap = enum_value_map(f.enum) if f.enum is not None else None
+            pos = -1 if b.position is None else b.position
+            out.append((GATE_CODES[f.type], pos, f.name, b.default, emap))
+        return tuple(out)
 
     def dispatcher(self) -> Callable[..., None]:
         """What a wrapper should call now: capture, the C function, or nothing."""

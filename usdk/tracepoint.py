@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import typing
 from collections.abc import Callable, Generator, Iterable
 from contextvars import ContextVar
@@ -58,8 +57,7 @@ from usdk.schema import (
 from usdk.slots import EventSlot, on_rebind
 
 _current: ContextVar[int] = ContextVar("usdk_current_span", default=0)
-_ids = itertools.count(1)
-next_span_id = _ids.__next__
+next_span_id = _native.next_span_id
 
 SPAN_ID = Field("span_id", FieldType.INT)
 PARENT_SPAN_ID = Field("parent_span_id", FieldType.INT)
@@ -131,13 +129,15 @@ class _SpanDef:
         if ret_field is not None:
             z = coerce.coercer(ret_field)(coerce.zero_value(ret_field))
             self.ret_zero = (z, len(z)) if ret_field.type is FieldType.BYTES else (z,)
-        self.gates: list[tuple[Any, dict[str, Any], Callable[..., Any]]] = []
+        self.gates: list[tuple[Any, dict[str, Any], Callable[..., Any], Any]] = []
         self.entry_enabled = _native.state_reader(None)
         provider.add_user(self.refresh)
         on_rebind(self.refresh)
 
-    def add_gate(self, gate: Any, env: dict[str, Any], on: Callable[..., Any]) -> None:
-        self.gates.append((gate, env, on))
+    def add_gate(self, gate: Any, env: dict[str, Any], on: Callable[..., Any],
+                 fast: Callable[[], None] | None) -> None:
+        """fast() hands the gate its C path once loaded (None: async, Python path only)."""
+        self.gates.append((gate, env, on, fast))
         self.refresh()
 
     def refresh(self) -> None:
@@ -145,10 +145,15 @@ class _SpanDef:
         loaded = self.entry.state is not None
         if loaded:
             self.entry_enabled = _native.state_reader(self.entry.state)
-        for gate, env, on in self.gates:
+        fast_ok = loaded and bool(self.entry.vector and self.exit.vector)
+        for gate, env, on, fast in self.gates:
             env["emit_entry"] = self.entry.dispatcher()
             env["emit_exit"] = self.exit.dispatcher()
             if loaded:
+                if fast is not None and fast_ok:
+                    fast()
+                else:
+                    gate.clear_fast()
                 gate.bind(self.entry.state or False, self.exit.state or False)
                 gate.set_on(on)
 
@@ -396,7 +401,21 @@ def _make_gate(span: _SpanDef, func: Callable[..., Any], sig: inspect.Signature,
     gate = _native.Gate(func, first_call)
     functools.update_wrapper(gate, func)
     gate.events = (span.entry.full_name, span.exit.full_name)
-    span.add_gate(gate, env, on)
+    fast = None
+    if not inspect.iscoroutinefunction(func):
+        specs = span.entry.specs(bindings)
+        ret_spec = None
+        if ret_field is not None:
+            ret_spec = span.exit.specs([wrappers.Binding(ret_field, None, wrappers.MISSING)])[0]
+
+        def exit_slow(sid: int, parent: int, ret: Any) -> None:
+            span.exit.slow((sid, parent, ret, b""))
+
+        def fast() -> None:
+            gate.set_span(span.entry.vector, span.exit.vector, specs, ret_spec, _current,
+                          span.exit_exc, exit_slow)
+
+    span.add_gate(gate, env, on, fast)
     return gate
 
 
