@@ -15,7 +15,10 @@ Join layer, on top of :mod:`correlate.stacks` and :mod:`correlate.syscalls`.
   dirtying spans in proportion to the bytes each dirtied in that epoch. Bytes dirtied by
   threads running no span go to span -1; writeback of an inode nobody dirtied during the
   trace (dirtied before it started) is reported as unattributed, and bytes dirtied but not
-  written back before the trace ended as pending.
+  written back before the trace ended as pending. When the trace has
+  ``ext4_truncate_enter``/``ext4_free_inode``/``ext4_evict_inode`` they end an epoch too:
+  pages dirtied before a truncation or unlink are dropped, not written back, so they take
+  no share of a later writeback of a (reused) inode number.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = ["PAGE_SIZE", "Writeback", "ext4_writes", "fsyncs", "writeback"]
 
 PAGE_SIZE = 4096
 _WRITE_BEGIN = ("ext4_da_write_begin", "ext4_write_begin")
+_DROPS = ("ext4_truncate_enter", "ext4_free_inode", "ext4_evict_inode")
 
 
 def ext4_writes(trace: Any, seg: Segments, sc: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -145,17 +149,27 @@ def writeback(trace: Any, writes: pd.DataFrame, page_size: int = PAGE_SIZE) -> W
     ev = ev[ev["bytes"].to_numpy() > 0].sort_values("timestamp", kind="stable")
     ev = ev.reset_index(drop=True)
     ev["w"] = np.arange(len(ev))
-    # Each dirtying write belongs to the first writeback of its inode at or after it.
+    # Truncation and inode release drop dirty pages without writeback: they end an epoch
+    # too, and what was dirtied before them is "dropped", never given to a later writeback
+    # (otherwise a reused inode number would hand a new file's writeback to the old one).
+    ends = [ev[["timestamp", "dev", "ino", "w"]]]
+    for name in _DROPS:
+        df = tabs.get(name)
+        if df is not None:
+            ends.append(pd.DataFrame({"timestamp": column(df, "timestamp"),
+                                      "dev": column(df, "dev", 0), "ino": column(df, "ino", 0),
+                                      "w": np.full(len(df), -1, dtype=np.int64)}))
+    end_tab = pd.concat(ends, ignore_index=True).sort_values("timestamp", kind="stable")
+    # Each dirtying write belongs to the first epoch end of its inode at or after it.
     d = pd.DataFrame({"timestamp": writes["timestamp"].to_numpy(),
                       "dev": writes["dev"].to_numpy(), "ino": writes["ino"].to_numpy(),
                       "len": writes["len"].to_numpy(dtype=np.float64),
                       "span": writes["span"].to_numpy()})
     d = d.sort_values("timestamp", kind="stable")
-    m = pd.merge_asof(d, ev[["timestamp", "dev", "ino", "w"]], on="timestamp",
-                      by=["dev", "ino"], direction="forward")
+    m = pd.merge_asof(d, end_tab, on="timestamp", by=["dev", "ino"], direction="forward")
     w_of = m["w"].to_numpy(dtype=np.float64)
-    done = ~np.isnan(w_of)
-    pending = int(m["len"].to_numpy()[~done].sum())
+    done = ~np.isnan(w_of) & (w_of >= 0)
+    pending = int(m["len"].to_numpy()[np.isnan(w_of)].sum())
     wi = w_of[done].astype(np.int64)
     dirtied = np.bincount(wi, weights=m["len"].to_numpy()[done], minlength=len(ev))
     wbytes = ev["bytes"].to_numpy(dtype=np.float64)

@@ -129,3 +129,22 @@ def test_ust_only_trace_gets_spans_and_a_note():
     rep = correlate.latency_report(a)
     assert rep[["op", "count", "max_ns", "syscalls"]].values.tolist() == [["shop:put", 1, 100, 0]]
     assert any("no kernel events" in n for n in a.notes)
+
+
+def test_truncated_or_freed_inodes_end_the_writeback_epoch(assert_table):
+    # pid 30 dirties inode 5 and deletes the file (ext4_free_inode); the inode number is
+    # reused by the put's new file, which fsyncs 1 page: all of it is the put's.
+    a = correlate.Analysis(synth.parse("""
+        100 30/30 ext4_da_write_begin  dev=8 ino=5 pos=0 len=8192
+        110 30/30 ext4_free_inode      dev=8 ino=5 uid=0 gid=0 blocks=0 mode=0
+        200 10/11 shop:put_entry       span_id=1 parent_span_id=0 key=a size=4096
+        201 10/11 ext4_da_write_begin  dev=8 ino=5 pos=0 len=4096
+        202 10/11 ext4_writepages_result dev=8 ino=5 ret=0 pages_written=1 pages_skipped=0
+        210 10/11 shop:put_exit        span_id=1 parent_span_id=0 ret=0 exc_type=""
+    """))
+    assert_table(correlate.attribute_table(a), """
+        op,        ext4_bytes, writeback_bytes
+        shop:put,  4096,       4096
+        (no span), 8192,       0
+    """)
+    assert a.writeback.pending_bytes == 0
