@@ -12,7 +12,7 @@ EPILOG = """\
 columns (stable): op, count, open, mean_ns, p50_ns, p90_ns, p99_ns, max_ns, syscalls,
   syscall_ns, offcpu_ns, oncpu_ns, self_ns, page_faults, context_switches, write_bytes,
   ext4_bytes, fsync_ns, writeback_bytes, lower_bound, pmu_* counters, then total_* (the
-  same figures including nested child spans). --format json adds "syscalls": {name:
+  same figures including nested child spans). --format json adds "by_syscall": {name:
   {count, errors, total_ns, mean_ns, max_ns}} to each object. A figure whose events were
   not recorded is null. Traces without usdk spans get the per-process report.
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         nested.setdefault(k, {})[r["syscall"]] = {
             c: r[c] for c in ("count", "errors", "total_ns", "mean_ns", "max_ns")}
     for r in rows:
-        r["syscalls"] = nested.get(tuple(r[c] for c in key), {})
+        r["by_syscall"] = nested.get(tuple(r[c] for c in key), {})
     correlating.write(json.dumps(rows, indent=1) + "\n", args)
     correlating.emit_notes(a.notes)
     return 0
