@@ -526,8 +526,7 @@ class Session:
                 rc = proc.wait(0.2)
                 break
             except subprocess.TimeoutExpired:
-                if self.perf is not None and not perf_warned and self.perf.proc is not None \
-                        and not self.perf.alive():
+                if self.perf is not None and not perf_warned and self._perf_failed():
                     perf_warned = True
                     msg = (f"perf record died during the recording (status "
                            f"{self.perf.proc.returncode}); kernel events stop here")
@@ -548,6 +547,13 @@ class Session:
                 raise
         self._set_status(rc)
         return rc
+
+    def _perf_failed(self) -> bool:
+        """perf ended on its own: an error, except a tracking perf (-p) whose command exited."""
+        perf = self.perf
+        if perf is None or perf.proc is None or perf.alive():
+            return False
+        return not (self.config.track_command and perf.proc.returncode == 0)
 
     def _set_status(self, rc: int) -> None:
         self.command["exit_status"] = rc
@@ -598,8 +604,9 @@ class Session:
                 self.errors.append(f"lttng stop failed (the session daemon may have died; "
                                    f"data flushed so far is kept): {e}")
         if self.perf is not None:
+            failed = self._perf_failed()
             self.perf.stop()
-            if self.perf.died and not any("perf record died" in e for e in self.errors):
+            if failed and not any("perf record died" in e for e in self.errors):
                 self.errors.append(f"perf record ended before the session did (status "
                                    f"{self.perf.returncode}): {self.perf.log_tail(5)}")
         self._stop = _now() if self._started else {}
@@ -628,6 +635,8 @@ class Session:
             return
         for ch in self._channels:
             root = self.output / ("ust" if ch["domain"] == "ust" else "kernel")
+            if self.snapshots:
+                root = self.output  # snapshot-<n>/{ust,kernel}: summed over snapshots
             s = index_stats(root).get(ch["name"])
             if s:
                 ch.update(s)
@@ -646,8 +655,13 @@ class Session:
                              "mmap_pages": self.perf.plan.mmap_pages,
                              "lost_samples": perf_stats.get("lost_samples"),
                              "samples": perf_stats.get("samples")})
+        if self.snapshots:
+            layout["snapshots"] = [os.path.relpath(p, self.output) for p in self.snapshots]
+        ust_root = self.output / "ust" if layout["ust"] else None
+        if self.snapshots:
+            ust_root = self.output  # every snapshot-<n>/ust below it
         counts = {
-            "ust": count_events(self.output / "ust") if layout["ust"] else 0,
+            "ust": count_events(ust_root) if ust_root is not None else 0,
             "kernel": (count_events(self.output / layout["kernel"])
                        if layout["kernel"] else 0),
         }
