@@ -78,6 +78,14 @@ def _sum_by(n: int, span: np.ndarray, values: Any = None) -> np.ndarray:
 
 def span_figures(a: Analysis) -> pd.DataFrame:
     """One row per span: identity columns, own figures, ``total_*`` figures, ``pmu_*``."""
+    cached = a.__dict__.get("span_figures_table")
+    if cached is not None:
+        return cached
+    a.__dict__["span_figures_table"] = out = _span_figures(a)
+    return out
+
+
+def _span_figures(a: Analysis) -> pd.DataFrame:
     sp = a.spans
     n = len(sp)
     fig = pd.DataFrame(index=pd.RangeIndex(n))
