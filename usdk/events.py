@@ -67,6 +67,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
         "ext4:ext4_sync_file_enter", "ext4:ext4_sync_file_exit",
         # asynchronous writeback of dirty pages
         "ext4:ext4_writepages", "ext4:ext4_writepages_result", "ext4:ext4_da_write_pages",
+        "ext4:ext4_da_write_folios_start", "ext4:ext4_da_write_folios_end",  # kernels >= 6.x
         "writeback:writeback_dirty_inode", "writeback:writeback_single_inode",
         "writeback:writeback_written",
         "block:block_rq_issue", "block:block_rq_complete",

@@ -129,3 +129,20 @@ def test_perf_dying_keeps_the_trace(tmp_path: Path, sessiond: None, cleanup_sess
     assert any("perf record" in e for e in m["errors"])
     ust = [e for e in read_events(tmp_path / "trace" / "ust") if e["name"] == "shop:put_entry"]
     assert len(ust) == 3  # the UST side was kept and is readable
+
+
+def test_unavailable_pmu_counter_lists_what_exists(tmp_path: Path) -> None:
+    from usdk import events as ev
+    from usdk.errors import UnknownEventError
+
+    if "cycles" in ev.available_counters():
+        pytest.skip("this CPU has a hardware PMU")
+    s = Session(SessionConfig(output=tmp_path / "t", counters=("cycles",),
+                              kernel_backend=KernelBackend.NONE), dry_run=True)
+    with pytest.raises(UnknownEventError, match="not available") as e:
+        s.start()
+    assert "task-clock" in str(e.value) and s.plan() == ""
+    ok = Session(SessionConfig(output=tmp_path / "t", optional_counters=("cycles", "task-clock"),
+                               kernel_backend=KernelBackend.NONE), dry_run=True)
+    assert [c.name for c in ok.resolve().counters] == ["task-clock"]
+    assert ok.resolve().missing_optional == ["cycles"]
