@@ -7,7 +7,9 @@ decoded the trace and ties between streams are broken the same way every time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,20 @@ def time_order(ts: np.ndarray, key: np.ndarray) -> np.ndarray:
     return idx
 
 
+def small_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` in O(n) when the value range is small."""
+    if len(values) and values.dtype.kind in "iu":
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < (1 << 20):
+            shifted = (values - values.dtype.type(lo)).astype(np.intp, copy=False)
+            seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            lut = np.cumsum(seen) - 1
+            uniq = (np.flatnonzero(seen) + lo).astype(values.dtype)
+            return uniq, lut[shifted].astype(np.int32)
+    uniq, inv = np.unique(values, return_inverse=True)
+    return uniq, inv.astype(np.int32)
+
+
 def _ident(part: ClassPart, sources: Sequence[str]) -> np.ndarray:
     for name in sources:
         col = part.contexts.get(name) or part.payload.get(name)
@@ -54,7 +70,7 @@ def _procname(part: ClassPart) -> pd.Categorical:
 def _categorical(col: Column) -> pd.Categorical:
     if col.labels is not None:  # integer codes + value -> label mapping
         values = np.asarray(col.data)
-        uniq, inv = np.unique(values, return_inverse=True)
+        uniq, inv = small_unique(values)
         from correlate.read.bt2source import label_of
 
         labels = [col.labels.get(int(u)) for u in uniq]
@@ -108,8 +124,8 @@ def _series(col: Column, n: int) -> object:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def part_frame(part: ClassPart, columns: frozenset[str] | None) -> pd.DataFrame:
-    """One ClassPart as a DataFrame in the documented column order (not yet sorted)."""
+def part_columns(part: ClassPart, columns: frozenset[str] | None) -> dict[str, object]:
+    """One ClassPart's columns (NumPy arrays, Categoricals, Arrow strings), not yet sorted."""
     n = len(part)
     data: dict[str, object] = {
         "timestamp": part.timestamp.astype(np.int64, copy=False),
@@ -123,46 +139,65 @@ def part_frame(part: ClassPart, columns: frozenset[str] | None) -> pd.DataFrame:
             if name in data or (columns is not None and name not in columns):
                 continue
             data[name] = _series(col, n)
-    return pd.DataFrame(data, copy=False)
+    return data
+
+
+def _merge(pieces: list[object], sizes: list[int], idx: np.ndarray | None) -> object:
+    """Concatenate one column's pieces (None: missing in that part) and reorder by ``idx``."""
+    present = [p for p in pieces if p is not None]
+    if len(present) == len(pieces) and all(isinstance(p, pd.Categorical) for p in present):
+        cat = present[0] if len(present) == 1 else union_categoricals(present)  # type: ignore
+        cat = _sorted_categorical(cat)
+        return cat if idx is None else cat.take(idx)
+    if len(present) == len(pieces) and all(
+            isinstance(p, pd.api.extensions.ExtensionArray) for p in present):
+        arr = present[0] if len(present) == 1 else type(present[0])._concat_same_type(present)
+        return arr if idx is None else arr.take(idx)  # type: ignore[union-attr]
+    arrays = []
+    for p, n in zip(pieces, sizes, strict=True):
+        if p is None:
+            a = np.empty(n, dtype=object)
+            a[:] = None
+            arrays.append(a)
+        elif isinstance(p, np.ndarray):
+            arrays.append(p)
+        else:
+            arrays.append(np.asarray(p, dtype=object))
+    if len({a.dtype for a in arrays}) > 1:
+        arrays = [a.astype(object) for a in arrays]
+    out = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    return out if idx is None else out.take(idx)
 
 
 def build_tables(
     parts: list[ClassPart], columns: frozenset[str] | None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[str, np.ndarray]]]:
-    """Per canonical name: the sorted table, and (domain, sorted ordering keys)."""
+    """Per canonical name: the time-sorted table, and (domain, sorted ordering keys)."""
     by_name: dict[str, list[ClassPart]] = {}
     for p in parts:
         by_name.setdefault(p.canonical, []).append(p)
     tables: dict[str, pd.DataFrame] = {}
     keys: dict[str, tuple[str, np.ndarray]] = {}
-    for name in sorted(by_name):
-        group = by_name[name]
-        frames = [part_frame(p, columns) for p in group]
-        order = np.concatenate([p.order for p in group])
-        df = frames[0] if len(frames) == 1 else _concat(frames)
-        idx = time_order(df["timestamp"].to_numpy(), order)
-        if not np.array_equal(idx, np.arange(len(idx))):
-            df = df.take(idx)
-            order = order[idx]
-        tables[name] = df.reset_index(drop=True)
-        keys[name] = (group[0].domain, order)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for name in sorted(by_name):
+            group = by_name[name]
+            cols = [part_columns(p, columns) for p in group]
+            sizes = [len(p) for p in group]
+            ts = np.concatenate([p.timestamp for p in group]) if len(group) > 1 \
+                else group[0].timestamp
+            order = np.concatenate([p.order for p in group]) if len(group) > 1 \
+                else group[0].order
+            idx: np.ndarray | None = time_order(ts, order)
+            if np.array_equal(idx, np.arange(len(idx))):
+                idx = None
+            else:
+                order = order[idx]
+            names = list(dict.fromkeys(c for d in cols for c in d))
+            merged = pool.map(_merge, [[d.get(c) for d in cols] for c in names],
+                              [sizes] * len(names), [idx] * len(names))
+            tables[name] = pd.DataFrame(dict(zip(names, merged, strict=True)), copy=False)
+            keys[name] = (group[0].domain, order)
     return tables, keys
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    cols: dict[str, object] = {}
-    names = list(dict.fromkeys(c for f in frames for c in f.columns))
-    for c in names:
-        present = [f[c] for f in frames if c in f.columns]
-        if len(present) == len(frames) and all(
-            isinstance(s.dtype, pd.CategoricalDtype) for s in present
-        ):
-            cols[c] = _sorted_categorical(union_categoricals([s.array for s in present]))
-        else:
-            cols[c] = pd.concat(
-                [f[c] if c in f.columns else pd.Series([None] * len(f), dtype=object)
-                 for f in frames], ignore_index=True)
-    return pd.DataFrame(cols)
 
 
 def build_events(

@@ -11,7 +11,9 @@ made per event except for list (array/sequence) columns.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -191,7 +193,9 @@ def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
 
 def _enum_labels(values: np.ndarray, enum: tsdl.Enum) -> dict[int, str]:
     out = {}
-    for u in np.unique(values).tolist():
+    from correlate.read.assemble import small_unique
+
+    for u in small_unique(values)[0].tolist():
         labels = [lab for lab, lo, hi in enum.mappings if lo <= u <= hi]
         out[int(u)] = label_of(int(u), labels)
     return out
@@ -213,18 +217,17 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             raise CorruptTraceError(f"native decoder cannot read this metadata: {e}",
                                     path=str(trace.metadata)) from None
         return None, f"layout not handled natively: {e}"
-    nat = _Native(L, opts)
-    res = ffi.new("ctf_result *")
-    dmg = ffi.new("ctf_damage[]", DAMAGE_CAP)
-    discards: list[StreamDiscards] = []
-    damage: list[Damage] = []
-    done = 0
-    try:
-        for i, path in enumerate(trace.streams):
-            size = path.stat().st_size
-            if size == 0:
-                continue
-            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    def one(i: int) -> tuple[list[ClassPart], StreamDiscards | None, list[Damage], int]:
+        path = trace.streams[i]
+        size = path.stat().st_size
+        if size == 0:
+            return [], None, [], 0
+        nat = _Native(L, opts)
+        res = ffi.new("ctf_result *")
+        dmg = ffi.new("ctf_damage[]", DAMAGE_CAP)
+        try:
+            with open(path, "rb") as f, \
+                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 mm.madvise(mmap.MADV_SEQUENTIAL)
                 ptr = ffi.from_buffer("uint8_t[]", mm)
                 status = lib.ctf_decode_stream(
@@ -233,20 +236,30 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             if status and not opts.partial:
                 raise CorruptTraceError(STATUS.get(status, f"decoder status {status}"),
                                         path=str(path), offset=int(res.error_offset))
-            for k in range(res.ndamage):
-                damage.append(Damage(str(path), int(dmg[k].offset),
-                                     STATUS.get(dmg[k].status, str(dmg[k].status))))
-            sid = int(res.instance_id) if int(res.instance_id) or "stream_instance_id" in text \
-                else i
-            discards.append(StreamDiscards(str(path), int(res.stream_class_id), sid,
-                                           int(res.cpu), int(res.discarded),
-                                           int(res.lost_packets)))
+            damage = [Damage(str(path), int(dmg[k].offset),
+                             STATUS.get(dmg[k].status, str(dmg[k].status)))
+                      for k in range(res.ndamage)]
+            sid = int(res.instance_id) if "stream_instance_id" in text else i
+            disc = StreamDiscards(str(path), int(res.stream_class_id), sid, int(res.cpu),
+                                  int(res.discarded), int(res.lost_packets))
+            return _parts(nat, L, str(trace.path)), disc, damage, size
+        finally:
+            nat.release()
+
+    parts: list[ClassPart] = []
+    discards: list[StreamDiscards] = []
+    damage: list[Damage] = []
+    done = 0
+    workers = min(len(trace.streams), os.cpu_count() or 1) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for p, disc, dmg_list, size in pool.map(one, range(len(trace.streams))):
+            parts += p
+            if disc is not None:
+                discards.append(disc)
+            damage += dmg_list
             done += size
             if progress:
                 progress(done, 0)
-        parts = _parts(nat, L, str(trace.path))
-    finally:
-        nat.release()
     clock = None
     if L.clock is not None:
         ck = L.clock
