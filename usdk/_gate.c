@@ -131,7 +131,12 @@ convert(const FieldSpec *f, PyObject *v, usdk_arg *out)
 		out->s.n = (size_t) PyBytes_GET_SIZE(v);
 		return 0;
 	case 'e': {
-		PyObject *m = PyDict_GetItemWithError(f->enummap, v);
+		PyObject *m;
+		if (PyBool_Check(v)) {  /* True == 1 would find an IntEnum member: bool -> -1 */
+			out->i = -1;
+			return 0;
+		}
+		m = PyDict_GetItemWithError(f->enummap, v);
 		if (m == NULL) {
 			if (PyErr_Occurred()) {  /* unhashable */
 				PyErr_Clear();

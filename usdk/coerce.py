@@ -128,6 +128,8 @@ def enum_coercer(field: Field) -> Callable[[Any], int]:
     values = enum_value_map(field.enum)
 
     def to_enum(v: Any) -> int:
+        if isinstance(v, bool):  # True == 1 would otherwise find an IntEnum member
+            return -1
         try:
             if v in values:
                 return values[v]

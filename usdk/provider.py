@@ -46,16 +46,16 @@ class Provider:
     name: str
 
     def __new__(cls, name: str) -> Provider:
+        if name == "usdk" and cls is Provider:
+            raise SchemaError(
+                "provider name 'usdk' is reserved for the built-in provider "
+                "(use usdk.tracepoint / usdk.event for untyped events)"
+            )
         with _registry_lock:
             existing = _registry.get(name)
             if existing is not None:
                 return existing
             check_name("provider", name)
-            if name == "usdk" and cls is Provider:
-                raise SchemaError(
-                    "provider name 'usdk' is reserved for the built-in provider "
-                    "(use usdk.tracepoint / usdk.event for untyped events)"
-                )
             self = super().__new__(cls)
             self.name = name
             self._slots: dict[str, EventSlot] = {}
@@ -153,7 +153,24 @@ class Provider:
 
 
 class BuiltinProvider(Provider):
-    """The `usdk` provider compiled into usdk._native_lib (untyped spans and events)."""
+    """The `usdk` provider compiled into usdk._native_lib (untyped spans and events).
+
+    Its events are fixed by tp_providers/usdk_tp.h: once usdk.tracepoint has defined them,
+    :meth:`seal` makes any further definition a SchemaError.
+    """
+
+    _sealed = False
+
+    def seal(self) -> None:
+        self._sealed = True
+
+    def define(self, schema: EventSchema) -> EventSlot:
+        if self._sealed:
+            raise SchemaError(
+                f"cannot define {schema.full_name!r}: the built-in provider 'usdk' has fixed "
+                "events; define typed events on your own usdk.Provider('name')"
+            )
+        return super().define(schema)
 
     def _load_slots(self, slots: list[EventSlot], *, strict: bool) -> None:
         for s in slots:

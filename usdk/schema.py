@@ -33,7 +33,8 @@ _C_RESERVED = frozenset(
     """auto break case char const continue default do double else enum extern float for
     goto if inline int long register restrict return short signed sizeof static struct
     switch typedef union unsigned void volatile while _Bool _Complex _Imaginary
-    _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert _Thread_local""".split()
+    _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert _Thread_local
+    linux unix i386""".split()  # the last ones: macros GNU C predefines (gcc -dM -E)
 )
 
 

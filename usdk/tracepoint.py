@@ -87,6 +87,7 @@ _B_EVENT = BUILTIN.define(EventSchema("usdk", "event", (
     PARENT_SPAN_ID, Field("name", _STR), Field("payload", _STR))))
 _B_SUSPEND = BUILTIN.define(EventSchema("usdk", "span_suspend", (SPAN_ID,)))
 _B_RESUME = BUILTIN.define(EventSchema("usdk", "span_resume", (SPAN_ID,)))
+BUILTIN.seal()
 
 
 class Stepper:

@@ -49,7 +49,7 @@ def fast_args(fields: Sequence[Field], names: Sequence[str], tag: str = "") -> s
         if f.type is FieldType.STR:
             parts.append(f"cstr({v})")
         elif f.type is FieldType.ENUM:
-            parts.append(f"E{tag}{i}.get({v}, {v})")
+            parts.append(f"(-1 if {v}.__class__ is bool else E{tag}{i}.get({v}, {v}))")
         elif f.type is FieldType.BYTES:
             parts.append(f"(b{tag}{i} := to_bytes({v})), len(b{tag}{i})")
         else:
