@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tracegen import record
 
 import correlate
-from tracegen import record
 
 
 def assert_same(path: Path, **kw: object) -> correlate.Trace:
