@@ -84,8 +84,16 @@ def main() -> int:
     name = f"usdk-bench-{uuid.uuid4().hex[:8]}"
     lttng("create", name, f"--output={tmp}/trace")
     try:
-        lttng("enable-channel", "-u", "-s", name, "--subbuf-size=4M", "--num-subbuf=8",
-              "--blocking-timeout=inf", "benchchan")
+        lttng(
+            "enable-channel",
+            "-u",
+            "-s",
+            name,
+            "--subbuf-size=4M",
+            "--num-subbuf=8",
+            "--blocking-timeout=inf",
+            "benchchan",
+        )
         lttng("enable-event", "-u", "-s", name, "-c", "benchchan", "usdkbench:*")
         lttng("add-context", "-u", "-s", name, "-c", "benchchan", "-t", "vpid", "-t", "vtid")
         lttng("enable-event", "--python", "-s", name, "usdkbench_log")
@@ -144,16 +152,24 @@ def main() -> int:
     overhead = t_span_off - t_bare
     print(f"usdk emit benchmark (n={n}, best of {REPEAT}; Python {sys.version.split()[0]})")
     print(f"  bare function call            {t_bare:8.1f} ns")
-    print(f"  decorated, disabled           {t_span_off:8.1f} ns  overhead {overhead:6.1f} ns "
-          f"(x{t_span_off / t_bare:.2f} bare; logger.info disabled {t_log_off:.1f} ns, "
-          f"x{t_log_off / t_span_off:.1f} ours)   [acceptance <= 50 ns overhead]")
-    print(f"  span enabled (entry+exit)     {t_span_on:8.1f} ns  (x{t_span_on / t_bare:.1f} bare; "
-          f"logger.info enabled {t_log_on:.1f} ns = x{t_log_on / t_span_on:.1f} ours)"
-          f"   [acceptance <= 600 ns]")
-    print(f"  point event enabled           {t_point_on:8.1f} ns  (x{t_point_on / t_bare:.1f} bare; "
-          f"logger.info enabled = x{t_log_on / t_point_on:.1f} ours)   [acceptance <= 300 ns]")
-    print(f"  events emitted {emitted}, recorded {recorded}, lost {emitted - recorded}"
-          f"   [acceptance: 0 lost]")
+    print(
+        f"  decorated, disabled           {t_span_off:8.1f} ns  overhead {overhead:6.1f} ns "
+        f"(x{t_span_off / t_bare:.2f} bare; logger.info disabled {t_log_off:.1f} ns, "
+        f"x{t_log_off / t_span_off:.1f} ours)   [acceptance <= 50 ns overhead]"
+    )
+    print(
+        f"  span enabled (entry+exit)     {t_span_on:8.1f} ns  (x{t_span_on / t_bare:.1f} bare; "
+        f"logger.info enabled {t_log_on:.1f} ns = x{t_log_on / t_span_on:.1f} ours)"
+        f"   [acceptance <= 600 ns]"
+    )
+    print(
+        f"  point event enabled           {t_point_on:8.1f} ns  (x{t_point_on / t_bare:.1f} bare; "
+        f"logger.info enabled = x{t_log_on / t_point_on:.1f} ours)   [acceptance <= 300 ns]"
+    )
+    print(
+        f"  events emitted {emitted}, recorded {recorded}, lost {emitted - recorded}"
+        f"   [acceptance: 0 lost]"
+    )
     print(f"  lttng stop: {stop_out}")
     ok = overhead <= 50 and t_span_on <= 600 and t_point_on <= 300 and recorded == emitted
     print("  acceptance:", "met" if ok else "NOT met")
@@ -163,8 +179,9 @@ def main() -> int:
 def count_events(trace: str) -> dict[str, int]:
     """Events per name in the trace (babeltrace2's text sink, one line an event)."""
     names: dict[str, int] = {}
-    proc = subprocess.Popen(["babeltrace2", "--names=none", "--no-delta", trace],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["babeltrace2", "--names=none", "--no-delta", trace], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     pat = re.compile(r"\] (?:\S+ )?([\w:]+): ")
     for line in proc.stdout:

@@ -85,8 +85,9 @@ class Store:
 def run(root: Path, ops: int) -> dict[str, int]:
     store = Store(root)
     for i in range(ops):
-        store.put(f"k{i:05d}", 100 + (i % 7) * 300,
-                  Durability.FSYNC if i % 10 == 9 else Durability.NONE)
+        store.put(
+            f"k{i:05d}", 100 + (i % 7) * 300, Durability.FSYNC if i % 10 == 9 else Durability.NONE
+        )
         if i % 3 == 0:
             store.get(f"k{i // 2:05d}")
         if i % 25 == 24:

@@ -40,8 +40,14 @@ def _kernel_missing() -> str | None:
         return "kernel tier needs root"
     if shutil.which("perf") is None and not Path("/proc/lttng").exists():
         return "no kernel backend: neither linux-perf nor the LTTng kernel tracer"
-    if not Path("/sys/kernel/tracing/events/syscalls").is_dir() and not Path("/proc/lttng").exists():
-        return "tracefs not mounted at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing)"
+    if (
+        not Path("/sys/kernel/tracing/events/syscalls").is_dir()
+        and not Path("/proc/lttng").exists()
+    ):
+        return (
+            "tracefs not mounted at /sys/kernel/tracing "
+            "(mount -t tracefs nodev /sys/kernel/tracing)"
+        )
     return None
 
 
@@ -91,8 +97,9 @@ def session_name() -> str:
 def lttng_session(sessiond: None, session_name: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A raw LTTng session (name, output dir) destroyed in teardown even when the test fails."""
     out = tmp_path / "trace"
-    subprocess.run(["lttng", "create", session_name, f"--output={out}"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["lttng", "create", session_name, f"--output={out}"], check=True, capture_output=True
+    )
     try:
         yield session_name, out
     finally:

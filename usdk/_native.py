@@ -38,8 +38,13 @@ def warn_once(key: str, message: str) -> None:
 class PyGate:
     """Pure-Python stand-in for usdk._gate.Gate, used only when the C module is missing."""
 
-    def __init__(self, off: Callable[..., Any], on: Callable[..., Any], state0: Any = None,
-                 state1: Any = None) -> None:
+    def __init__(
+        self,
+        off: Callable[..., Any],
+        on: Callable[..., Any],
+        state0: Any = None,
+        state1: Any = None,
+    ) -> None:
         self.off_path, self.on_path = off, on
         self._s = [self._read(state0), self._read(state1 if state1 is not None else False)]
 
@@ -87,7 +92,7 @@ def _builtin_ffi_cast(address: int) -> Any:
     lib = builtin()
     if lib is None:
         return [0]
-    from usdk import _native_lib
+    from usdk import _native_lib  # type: ignore[attr-defined]
 
     return _native_lib.ffi.cast("int *", address)
 
@@ -102,7 +107,7 @@ try:
             f"usdk._gate was built for usdk {_gate_version}, this is {__version__}"
         )
 except (ImportError, NativeVersionError) as e:  # pragma: no cover - broken install only
-    Gate = PyGate  # type: ignore[misc,assignment]
+    Gate = PyGate
     _c_set_forced = None
     import itertools
 
@@ -153,7 +158,7 @@ def builtin() -> Any:
         if _builtin is not None or _builtin_failed:
             return _builtin
         try:
-            from usdk import _native_lib
+            from usdk import _native_lib  # type: ignore[attr-defined]
         except ImportError as e:
             _builtin_failed = True
             warn_once(
@@ -209,14 +214,14 @@ class LoadedGeneration:
         self._lib = module.lib
 
     def emitter(self, event: str) -> Callable[..., None]:
-        return getattr(self._lib, f"usdk_ev_{event}")  # type: ignore[no-any-return]
+        return getattr(self._lib, f"usdk_ev_{event}")
 
     def state(self, event: str) -> int:
-        return getattr(self._lib, f"usdk_state_{event}")()  # type: ignore[no-any-return]
+        return getattr(self._lib, f"usdk_state_{event}")()
 
     def vector_emitter(self, event: str) -> int:
         """Address of the event's C function taking usdk._gate's argument array."""
-        return getattr(self._lib, f"usdk_evv_addr_{event}")()  # type: ignore[no-any-return]
+        return getattr(self._lib, f"usdk_evv_addr_{event}")()
 
 
 def load_generation(
@@ -233,8 +238,9 @@ def load_generation(
                 "the built-in usdk provider is unavailable (see the earlier warning)",
                 provider=provider,
             )
-        digest = schema_hash(provider, list(events),
-                             version=f"{__version__}/{codegen.CODEGEN_VERSION}")
+        digest = schema_hash(
+            provider, list(events), version=f"{__version__}/{codegen.CODEGEN_VERSION}"
+        )
         modname = build.module_name(provider, digest)
         path = build.find_built(modname)
         if path is None:
@@ -258,7 +264,7 @@ def state_reader(address: int | bool | None) -> Callable[[], int]:
     """A callable reading a tracepoint's state word (for paths that have no Gate)."""
     if not address:
         return lambda: 0
-    from usdk import _native_lib
+    from usdk import _native_lib  # type: ignore[attr-defined]
 
     ptr = _native_lib.ffi.cast("int *", address)
-    return lambda: ptr[0]  # type: ignore[no-any-return]
+    return lambda: ptr[0]

@@ -18,9 +18,10 @@ ROOT = HERE.parent
 def make_ffi(version: str) -> FFI:
     ffi = FFI()
     ffi.cdef((HERE / "_native.cdef").read_text())
-    prelude = f'#define USDK_NATIVE_VERSION "{version}"\n' + (
-        ROOT / "tp_providers" / "usdk_native.c"
-    ).read_text()
+    prelude = (
+        f'#define USDK_NATIVE_VERSION "{version}"\n'
+        + (ROOT / "tp_providers" / "usdk_native.c").read_text()
+    )
     ffi.set_source("usdk._native_lib", prelude)
     return ffi
 

@@ -36,8 +36,12 @@ def _ensure_sessiond() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=300, help="put operations the app performs")
-    ap.add_argument("--out", type=Path, default=ROOT / "build" / "demo",
-                    help="folder for the app's data and the trace (a new run subfolder each time)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "build" / "demo",
+        help="folder for the app's data and the trace (a new run subfolder each time)",
+    )
     args = ap.parse_args(argv)
 
     _ensure_sessiond()
@@ -46,8 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=False)
     usdk_cli = [sys.executable, "-m", "usdk.cli"]
     app = [sys.executable, str(ROOT / "examples" / "kvstore.py"), str(data), "--ops", str(args.ops)]
-    record = [*usdk_cli, "record", "--track", "--ext4", "--syscalls", "io", "--sched",
-              "--pmu", "task-clock,page-faults", "-o", str(trace), "--", *app]
+    record = [
+        *usdk_cli,
+        "record",
+        "--track",
+        "--ext4",
+        "--syscalls",
+        "io",
+        "--sched",
+        "--pmu",
+        "task-clock,page-faults",
+        "-o",
+        str(trace),
+        "--",
+        *app,
+    ]
     print("demo: $", " ".join(record[2:]).replace(sys.executable, "python"), flush=True)
     proc = subprocess.run(record, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -59,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== latency per operation (usdk report) ==", flush=True)
     subprocess.run([*usdk_cli, "report", str(trace), "--format", "text"], check=True)
     print("\n== ext4 write attribution per operation (usdk attribute) ==", flush=True)
-    attributed = subprocess.run([*usdk_cli, "attribute", str(trace), "--format", "json"],
-                                check=True, stdout=subprocess.PIPE, text=True).stdout
+    attributed = subprocess.run(
+        [*usdk_cli, "attribute", str(trace), "--format", "json"],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
     subprocess.run([*usdk_cli, "attribute", str(trace), "--format", "text"], check=True)
     rows = {r["op"]: r for r in json.loads(attributed)}
 
@@ -71,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("write_syscalls", "write_bytes"):
             want, got = truth.get(f"{op}.{key}", 0), row.get(key)
             ok &= want == got
-            print(f"  kvstore:{op:8s} {key:15s} app {want:>8}  report {got!s:>8}  "
-                  f"{'ok' if want == got else 'MISMATCH'}")
-    print(f"\ndemo: trace kept in {trace} (babeltrace2 {trace} shows it; "
-          f"usdk report {trace} --format html -o report.html draws it)")
+            print(
+                f"  kvstore:{op:8s} {key:15s} app {want:>8}  report {got!s:>8}  "
+                f"{'ok' if want == got else 'MISMATCH'}"
+            )
+    print(
+        f"\ndemo: trace kept in {trace} (babeltrace2 {trace} shows it; "
+        f"usdk report {trace} --format html -o report.html draws it)"
+    )
     if shutil.which("babeltrace2") is None:
         print("demo: babeltrace2 is not installed", file=sys.stderr)
     return 0 if ok else 1

@@ -33,8 +33,9 @@ def PointEvent(provider: Provider, schema: EventSchema) -> Any:  # noqa: N802 - 
     """Define the event on its provider and return the callable gate that emits it."""
     slot = provider.define(schema)
     params = [
-        inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          default=coerce.zero_value(f))
+        inspect.Parameter(
+            f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=coerce.zero_value(f)
+        )
         for f in schema.fields
     ]
     bindings = wrappers.bindings_for(inspect.Signature(params), schema.fields)

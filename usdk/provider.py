@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any
 
 from usdk import _native
 from usdk.errors import SchemaError
@@ -44,6 +44,9 @@ class Provider:
     """A typed LTTng-UST tracepoint provider (``provider:event`` names)."""
 
     name: str
+    _slots: dict[str, EventSlot]
+    _lock: threading.RLock
+    _users: list[Callable[[], None]]
 
     def __new__(cls, name: str) -> Provider:
         if name == "usdk" and cls is Provider:
@@ -58,9 +61,9 @@ class Provider:
             check_name("provider", name)
             self = super().__new__(cls)
             self.name = name
-            self._slots: dict[str, EventSlot] = {}
+            self._slots = {}
             self._lock = threading.RLock()
-            self._users: list[Callable[[], None]] = []
+            self._users = []
             _registry[name] = self
             return self
 
@@ -79,7 +82,9 @@ class Provider:
         validate(schema)
         with self._lock:
             if schema.name in self._slots:
-                raise SchemaError(f"duplicate event name {schema.full_name!r} in provider {self.name!r}")
+                raise SchemaError(
+                    f"duplicate event name {schema.full_name!r} in provider {self.name!r}"
+                )
             slot = EventSlot(schema)
             self._slots[schema.name] = slot
             return slot
@@ -87,14 +92,9 @@ class Provider:
     def slot(self, name: str) -> EventSlot | None:
         return self._slots.get(name)
 
-    @overload
-    def tracepoint(self, func: Callable[..., Any], /) -> Any: ...
-    @overload
     def tracepoint(
-        self, name: str | None = None, /, *, capture: Any = None
-    ) -> Any: ...
-
-    def tracepoint(self, func: Any = None, /, *, name: str | None = None, capture: Any = None) -> Any:
+        self, func: Any = None, /, *, name: str | None = None, capture: Any = None
+    ) -> Any:
         """A span around a function, or a factory of one, or a context manager.
 
         ``@shop.tracepoint``, ``@shop.tracepoint(name="pay", capture=["amount"])``,
@@ -176,4 +176,3 @@ class BuiltinProvider(Provider):
         for s in slots:
             emit = _native.builtin_emitter(s.schema.name)
             s.bind(emit, _native.builtin_state(s.schema.name) if emit else False)
-

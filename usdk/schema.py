@@ -30,11 +30,55 @@ MAX_PART = 127
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names the C preprocessor or compiler would see as something else.
 _C_RESERVED = frozenset(
-    """auto break case char const continue default do double else enum extern float for
-    goto if inline int long register restrict return short signed sizeof static struct
-    switch typedef union unsigned void volatile while _Bool _Complex _Imaginary
-    _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert _Thread_local
-    linux unix i386""".split()  # the last ones: macros GNU C predefines (gcc -dM -E)
+    [
+        "auto",
+        "break",
+        "case",
+        "char",
+        "const",
+        "continue",
+        "default",
+        "do",
+        "double",
+        "else",
+        "enum",
+        "extern",
+        "float",
+        "for",
+        "goto",
+        "if",
+        "inline",
+        "int",
+        "long",
+        "register",
+        "restrict",
+        "return",
+        "short",
+        "signed",
+        "sizeof",
+        "static",
+        "struct",
+        "switch",
+        "typedef",
+        "union",
+        "unsigned",
+        "void",
+        "volatile",
+        "while",
+        "_Bool",
+        "_Complex",
+        "_Imaginary",
+        "_Alignas",
+        "_Alignof",
+        "_Atomic",
+        "_Generic",
+        "_Noreturn",
+        "_Static_assert",
+        "_Thread_local",
+        "linux",
+        "unix",
+        "i386",
+    ]  # the last ones: macros GNU C predefines (gcc -dM -E)
 )
 
 
@@ -59,18 +103,21 @@ SPAN_FIELDS = ("span_id", "parent_span_id")
 RESERVED_FIELDS = frozenset({*SPAN_FIELDS, "ret", "exc_type"})
 
 
+EnumClass = type[enum.Enum]  # (an alias: inside Field, `type` and `enum` are field names)
+
+
 @dataclass(frozen=True)
 class Field:
     """One typed payload field."""
 
     name: str
     type: FieldType
-    enum: type[enum.Enum] | None = field(default=None, compare=False)
+    enum: EnumClass | None = field(default=None, compare=False)
     # (label, value) pairs of an ENUM field; part of the identity of the schema.
     enum_items: tuple[tuple[str, int], ...] = ()
 
     @staticmethod
-    def for_enum(name: str, cls: type[enum.Enum]) -> Field:
+    def for_enum(name: str, cls: EnumClass) -> Field:
         return Field(name, FieldType.ENUM, cls, enum_items(cls))
 
 
@@ -150,7 +197,9 @@ def check_name(kind: str, name: str) -> None:
     if len(name) > MAX_PART:
         raise SchemaError(f"invalid {kind} name {name!r}: longer than {MAX_PART} characters")
     if kind == "provider" and name.startswith("lttng"):
-        raise SchemaError(f"invalid provider name {name!r}: names starting with 'lttng' are LTTng's")
+        raise SchemaError(
+            f"invalid provider name {name!r}: names starting with 'lttng' are LTTng's"
+        )
 
 
 def validate(schema: EventSchema) -> None:
@@ -158,7 +207,9 @@ def validate(schema: EventSchema) -> None:
     check_name("provider", schema.provider)
     check_name("event", schema.name)
     if len(schema.full_name) > MAX_FULL_NAME:
-        raise SchemaError(f"event name {schema.full_name!r} is longer than {MAX_FULL_NAME} characters")
+        raise SchemaError(
+            f"event name {schema.full_name!r} is longer than {MAX_FULL_NAME} characters"
+        )
     seen: set[str] = set()
     for f in schema.fields:
         if f.name in _C_RESERVED or not _IDENT.match(f.name):

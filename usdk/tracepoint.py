@@ -34,6 +34,7 @@ events' state words and calls the function directly when no session enabled them
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import typing
@@ -79,12 +80,21 @@ def exception_name(e: BaseException) -> bytes:
 
 BUILTIN = BuiltinProvider("usdk")
 _STR = FieldType.STR
-_B_ENTRY = BUILTIN.define(EventSchema("usdk", "span_entry", (
-    SPAN_ID, PARENT_SPAN_ID, Field("name", _STR), Field("args", _STR))))
-_B_EXIT = BUILTIN.define(EventSchema("usdk", "span_exit", (
-    SPAN_ID, PARENT_SPAN_ID, Field("name", _STR), Field("ret", _STR), EXC_TYPE)))
-_B_EVENT = BUILTIN.define(EventSchema("usdk", "event", (
-    PARENT_SPAN_ID, Field("name", _STR), Field("payload", _STR))))
+_B_ENTRY = BUILTIN.define(
+    EventSchema(
+        "usdk", "span_entry", (SPAN_ID, PARENT_SPAN_ID, Field("name", _STR), Field("args", _STR))
+    )
+)
+_B_EXIT = BUILTIN.define(
+    EventSchema(
+        "usdk",
+        "span_exit",
+        (SPAN_ID, PARENT_SPAN_ID, Field("name", _STR), Field("ret", _STR), EXC_TYPE),
+    )
+)
+_B_EVENT = BUILTIN.define(
+    EventSchema("usdk", "event", (PARENT_SPAN_ID, Field("name", _STR), Field("payload", _STR)))
+)
 _B_SUSPEND = BUILTIN.define(EventSchema("usdk", "span_suspend", (SPAN_ID,)))
 _B_RESUME = BUILTIN.define(EventSchema("usdk", "span_resume", (SPAN_ID,)))
 BUILTIN.seal()
@@ -123,8 +133,9 @@ class Stepper:
 class _SpanDef:
     """The entry/exit slots of one span name and the gates that emit them."""
 
-    def __init__(self, provider: Provider, entry: EventSlot, exit: EventSlot,
-                 ret_field: Field | None) -> None:
+    def __init__(
+        self, provider: Provider, entry: EventSlot, exit: EventSlot, ret_field: Field | None
+    ) -> None:
         self.provider, self.entry, self.exit, self.ret_field = provider, entry, exit, ret_field
         self.ret_zero: tuple[Any, ...] = ()
         if ret_field is not None:
@@ -135,8 +146,13 @@ class _SpanDef:
         provider.add_user(self.refresh)
         on_rebind(self.refresh)
 
-    def add_gate(self, gate: Any, env: dict[str, Any], on: Callable[..., Any],
-                 fast: Callable[[], None] | None) -> None:
+    def add_gate(
+        self,
+        gate: Any,
+        env: dict[str, Any],
+        on: Callable[..., Any],
+        fast: Callable[[], None] | None,
+    ) -> None:
         """fast() hands the gate its C path once loaded (None: async, Python path only)."""
         self.gates.append((gate, env, on, fast))
         self.refresh()
@@ -165,20 +181,25 @@ class _SpanDef:
             _native.warn_once(f"internal:{self.exit.full_name}", f"usdk: {err!r}")
 
 
-def _span_def(provider: Provider, name: str, fields: tuple[Field, ...],
-              ret_field: Field | None) -> _SpanDef:
+def _span_def(
+    provider: Provider, name: str, fields: tuple[Field, ...], ret_field: Field | None
+) -> _SpanDef:
     entry = EventSchema(provider.name, f"{name}_entry", (SPAN_ID, PARENT_SPAN_ID, *fields))
     exit_fields = (SPAN_ID, PARENT_SPAN_ID) + ((ret_field,) if ret_field else ()) + (EXC_TYPE,)
     exit = EventSchema(provider.name, f"{name}_exit", exit_fields)
     for f in fields:
         if f.name in SPAN_FIELDS:
-            raise SchemaError(f"{entry.full_name}: argument name {f.name!r} is reserved for spans; "
-                              "leave it out with capture=")
+            raise SchemaError(
+                f"{entry.full_name}: argument name {f.name!r} is reserved for spans; "
+                "leave it out with capture="
+            )
     validate(entry)
     validate(exit)
     for ev in (entry, exit):
         if provider.slot(ev.name) is not None:
-            raise SchemaError(f"duplicate event name {ev.full_name!r} in provider {provider.name!r}")
+            raise SchemaError(
+                f"duplicate event name {ev.full_name!r} in provider {provider.name!r}"
+            )
     return _SpanDef(provider, provider.define(entry), provider.define(exit), ret_field)
 
 
@@ -200,7 +221,7 @@ class Tracepoint:
                 raise SchemaError("capture= takes a list of argument names (or False for none)")
             capture = tuple(capture)
         self.provider, self.name, self.capture = provider, name, capture
-        self._cm: _SpanDef | None = None
+        self._cm: Any = None  # _SpanDef, or _BuiltinCmDef on the built-in provider
 
     def __repr__(self) -> str:
         return f"<usdk.Tracepoint {self.provider.name}:{self.name or '?'}>"
@@ -210,7 +231,7 @@ class Tracepoint:
     def __call__(self, func: Callable[..., Any]) -> Any:
         if not callable(func):
             raise SchemaError(f"@tracepoint decorates a function, not {func!r}")
-        name = self.name or getattr(func, "__name__", "")
+        name: str = self.name or str(getattr(func, "__name__", ""))
         if not self.name and not _is_ident(name):
             raise SchemaError(f"cannot name an event after {name!r}: pass name=")
         check_name("event", name)
@@ -235,7 +256,8 @@ class Tracepoint:
 
     def _fields(self, sig: inspect.Signature, hints: dict[str, Any], name: str) -> list[Field]:
         params = {
-            p.name: p for p in sig.parameters.values()
+            p.name: p
+            for p in sig.parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         }
         if self.capture is False:
@@ -243,16 +265,20 @@ class Tracepoint:
         if self.capture is not None:
             unknown = [c for c in self.capture if c not in params]
             if unknown:
-                raise SchemaError(f"{self.provider.name}:{name}: capture= names {unknown} "
-                                  f"are not parameters of the function ({list(params)})")
+                raise SchemaError(
+                    f"{self.provider.name}:{name}: capture= names {unknown} "
+                    f"are not parameters of the function ({list(params)})"
+                )
             wanted = list(self.capture)
         else:
             wanted = [p for p in params if p in hints]
         fields = []
         for pname in wanted:
             if pname not in hints:
-                raise SchemaError(f"{self.provider.name}:{name}: captured argument {pname!r} "
-                                  "needs a type annotation")
+                raise SchemaError(
+                    f"{self.provider.name}:{name}: captured argument {pname!r} "
+                    "needs a type annotation"
+                )
             f = make_field(pname, hints[pname])
             if f is None:
                 self._unsupported(name, f"argument {pname!r}", hints[pname])
@@ -269,7 +295,7 @@ class Tracepoint:
 
     # --- context manager ------------------------------------------------------------
 
-    def _cm_def(self) -> _SpanDef:
+    def _cm_def(self) -> Any:
         if self._cm is None:
             if self.name is None:
                 raise SchemaError("a tracepoint used as a context manager needs name=")
@@ -304,10 +330,8 @@ class Tracepoint:
         if item is None:
             return
         span, sid, parent, token = item
-        try:
+        with contextlib.suppress(ValueError):  # exited in another context than entered in
             _current.reset(token)
-        except ValueError:  # exited in another context than it was entered in
-            pass
         if exc is not None:
             span.exit_exc(sid, parent, exc)
         else:
@@ -365,8 +389,13 @@ def _is_ident(name: str) -> bool:
     return name.isidentifier() and name.isascii()
 
 
-def _make_gate(span: _SpanDef, func: Callable[..., Any], sig: inspect.Signature,
-               fields: list[Field], ret_field: Field | None) -> Any:
+def _make_gate(
+    span: _SpanDef,
+    func: Callable[..., Any],
+    sig: inspect.Signature,
+    fields: list[Field],
+    ret_field: Field | None,
+) -> Any:
     bindings = wrappers.bindings_for(sig, fields)
     env: dict[str, Any] = {
         "func": func,
@@ -387,8 +416,9 @@ def _make_gate(span: _SpanDef, func: Callable[..., Any], sig: inspect.Signature,
             env[f"E{i}"] = enum_value_map(b.field.enum)
     if ret_field is not None and ret_field.enum is not None:
         env["Er0"] = enum_value_map(ret_field.enum)
-    on = wrappers.span_wrapper(bindings, ret_field, is_async=inspect.iscoroutinefunction(func),
-                               env=env)
+    on = wrappers.span_wrapper(
+        bindings, ret_field, is_async=inspect.iscoroutinefunction(func), env=env
+    )
     gate: Any = None
 
     def first_call(*args: Any, **kwargs: Any) -> Any:
@@ -413,8 +443,15 @@ def _make_gate(span: _SpanDef, func: Callable[..., Any], sig: inspect.Signature,
             span.exit.slow((sid, parent, ret, b""))
 
         def fast() -> None:
-            gate.set_span(span.entry.vector, span.exit.vector, specs, ret_spec, _current,
-                          span.exit_exc, exit_slow)
+            gate.set_span(
+                span.entry.vector,
+                span.exit.vector,
+                specs,
+                ret_spec,
+                _current,
+                span.exit_exc,
+                exit_slow,
+            )
 
     span.add_gate(gate, env, on, fast)
     return gate
@@ -498,7 +535,9 @@ def tracepoint(func: Any = None, /, *, name: str | None = None) -> Any:
     {span_id, parent_span_id, name, ret, exc_type}; arguments and the return value are
     recorded as text (repr). For typed fields, use ``usdk.Provider(...).tracepoint``.
     """
-    return BUILTIN.tracepoint(func, name=name) if func is not None else BUILTIN.tracepoint(name=name)
+    return (
+        BUILTIN.tracepoint(func, name=name) if func is not None else BUILTIN.tracepoint(name=name)
+    )
 
 
 def event(name: str, /, **values: Any) -> None:

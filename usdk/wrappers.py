@@ -111,7 +111,7 @@ def span_wrapper(
     ]
     ns: dict[str, Any] = {}
     exec("\n".join(src), env, ns)  # noqa: S102 - source built from identifiers we validated
-    return ns["on"]  # type: ignore[no-any-return]
+    return ns["on"]
 
 
 def point_wrapper(bindings: Sequence[Binding], *, env: dict[str, Any]) -> Callable[..., None]:
@@ -132,4 +132,4 @@ def point_wrapper(bindings: Sequence[Binding], *, env: dict[str, Any]) -> Callab
     ]
     ns: dict[str, Any] = {}
     exec("\n".join(src), env, ns)  # noqa: S102
-    return ns["on"]  # type: ignore[no-any-return]
+    return ns["on"]

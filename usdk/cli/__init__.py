@@ -34,7 +34,9 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usdk",
-        description="Typed LTTng user-space tracepoints, recorded with kernel events and correlated.",
+        description=(
+            "Typed LTTng user-space tracepoints, recorded with kernel events and correlated."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build-provider",
         help="compile typed providers ahead of time",
@@ -32,10 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
             "  USDK_PROVIDER_PATH=build/tp python -m myapp\n"
         ),
     )
-    p.add_argument("target", help="MODULE or MODULE:PROVIDER_NAME (a dotted module importable here)")
+    p.add_argument(
+        "target", help="MODULE or MODULE:PROVIDER_NAME (a dotted module importable here)"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write modules into")
-    p.add_argument("--path", action="append", default=[],
-                   help="add a folder to sys.path before importing (repeatable)")
+    p.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        help="add a folder to sys.path before importing (repeatable)",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,16 +61,21 @@ def run(args: argparse.Namespace) -> int:
     if wanted:
         providers = [p for p in providers if p.name == wanted]
     if not providers:
-        raise UsdkError(f"{args.target}: no usdk.Provider"
-                        + (f" named {wanted!r}" if wanted else "") + " defined on import")
+        raise UsdkError(
+            f"{args.target}: no usdk.Provider"
+            + (f" named {wanted!r}" if wanted else "")
+            + " defined on import"
+        )
     for provider in providers:
         events = provider.events
-        digest = schema_hash(provider.name, events,
-                             version=f"{__version__}/{codegen.CODEGEN_VERSION}")
+        digest = schema_hash(
+            provider.name, events, version=f"{__version__}/{codegen.CODEGEN_VERSION}"
+        )
         modname = build.module_name(provider.name, digest)
         try:
-            path = build.compile_module(modname, provider.name, events, args.output,
-                                        origin=module_name)
+            path = build.compile_module(
+                modname, provider.name, events, args.output, origin=module_name
+            )
         except ProviderBuildError as e:
             print(e.log, file=sys.stderr)
             raise
