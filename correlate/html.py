@@ -138,7 +138,8 @@ def _timeline(a: Analysis, spans: pd.DataFrame, colors: dict[str, str],
                    f"<text x='0' y='{y + 25}' fill='#666'>{_ns(dur)}</text>")
         out.append(f"<rect x='{label_w}' y='{y}' width='{width - label_w - 10}' height='8' "
                    f"fill='{CHILD}'><title>{_e(s.op)} span {s.span}</title></rect>")
-        on = ((sc["tid"] == s.tid) & (sc["begin"] >= b) & (sc["begin"] <= e)).to_numpy()
+        on = ((sc["tid"] == s.tid) & (sc["begin"] >= b) & (sc["begin"] <= e)).to_numpy(
+            dtype=bool, na_value=False)
         for c in sc[on].itertuples():
             cb, ce = int(c.begin), int(c.end) if pd.notna(c.end) else e
             out.append(f"<rect x='{x(cb):.1f}' y='{y + 10}' "

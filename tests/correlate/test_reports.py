@@ -148,3 +148,19 @@ def test_truncated_or_freed_inodes_end_the_writeback_epoch(assert_table):
         (no span), 8192,       0
     """)
     assert a.writeback.pending_bytes == 0
+
+
+def test_html_report_is_self_contained_and_survives_syscalls_without_entry():
+    from correlate import html
+
+    a = correlate.Analysis(synth.parse("""
+        90  10/11 syscall_exit_write  ret=1
+        100 10/11 shop:put_entry      span_id=1 parent_span_id=0 key=a size=1
+        110 10/11 syscall_entry_write fd=3 count=1
+        111 10/11 syscall_exit_write  ret=1
+        200 10/11 shop:put_exit       span_id=1 parent_span_id=0 ret=0 exc_type=""
+    """))
+    page = html.render(a)
+    assert page.count("<svg") >= 3  # histogram, stacked breakdown, timeline
+    assert "<title>write 1 ns ret=1</title>" in page
+    assert "<script" not in page and "http" not in page.split("<body>")[1]
