@@ -132,10 +132,10 @@ def counter(trace: Path) -> tuple[int, float]:
         seconds += time.perf_counter() - t0
         if r.returncode != 0:
             raise SystemExit(f"babeltrace2 failed on {meta.parent}: {r.stderr}")
-        m = re.search(r"([\d,]+) Event messages", r.stdout)
-        if not m:
+        found = re.findall(r"([\d,]+) Event messages", r.stdout)  # last = final count
+        if not found:
             raise SystemExit(f"unexpected babeltrace2 counter output: {r.stdout}")
-        total += int(m.group(1).replace(",", ""))
+        total += int(found[-1].replace(",", ""))
     return total, seconds
 
 

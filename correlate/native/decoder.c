@@ -391,22 +391,21 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
         *err_off = (int64_t) (off + st->pos / 8);
         return rc == DEC_OVERRUN ? DEC_TRUNCATED : rc;
     }
-    if ((st->slot_set & (1u << SLOT_MAGIC)) && st->slots[SLOT_MAGIC] != CTF_MAGIC) {
-        *err_off = (int64_t) off;
-        return DEC_BAD_MAGIC;
-    }
+    /* a bad magic is reported after the packet context is read, so that a partial read
+     * can still skip to the next packet when the sizes look sane */
+    int bad_magic = (st->slot_set & (1u << SLOT_MAGIC)) && st->slots[SLOT_MAGIC] != CTF_MAGIC;
     uint64_t sid = (st->slot_set & (1u << SLOT_STREAM_ID)) ? st->slots[SLOT_STREAM_ID] : 0;
     ctf_stream_class *sc = find_stream_class(L, sid);
     if (!sc) {
         *err_off = (int64_t) off;
-        return DEC_BAD_STREAM;
+        return bad_magic ? DEC_BAD_MAGIC : DEC_BAD_STREAM;
     }
     res->stream_class_id = (int64_t) sid;
     if (st->slot_set & (1u << SLOT_INSTANCE_ID))
         res->instance_id = (int64_t) st->slots[SLOT_INSTANCE_ID];
     if ((rc = run_ops(st, L->packet_context, L->nregs))) {
-        *err_off = (int64_t) (off + st->pos / 8);
-        return rc == DEC_OVERRUN ? DEC_TRUNCATED : rc;
+        *err_off = (int64_t) (bad_magic ? off : off + st->pos / 8);
+        return bad_magic ? DEC_BAD_MAGIC : (rc == DEC_OVERRUN ? DEC_TRUNCATED : rc);
     }
     uint64_t remaining = (uint64_t) (len - off) * 8;
     uint64_t packet_size = (st->slot_set & (1u << SLOT_PACKET_SIZE)) ? st->slots[SLOT_PACKET_SIZE]
@@ -416,13 +415,17 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
     if (packet_size == 0 || (packet_size & 7) || content_size > packet_size
         || content_size < st->pos) {
         *err_off = (int64_t) off;
-        return DEC_BAD_SIZE;
+        return bad_magic ? DEC_BAD_MAGIC : DEC_BAD_SIZE;
     }
     if (packet_size > remaining) {
-        *err_off = (int64_t) len;
-        return DEC_TRUNCATED;
+        *err_off = (int64_t) (bad_magic ? off : len);
+        return bad_magic ? DEC_BAD_MAGIC : DEC_TRUNCATED;
     }
     *psize = packet_size / 8;
+    if (bad_magic) {
+        *err_off = (int64_t) off;
+        return DEC_BAD_MAGIC;
+    }
     int64_t cpu = (st->slot_set & (1u << SLOT_CPU)) ? (int64_t) st->slots[SLOT_CPU] : -1;
     res->cpu = cpu;
     int32_t cpu32 = (int32_t) cpu;
