@@ -226,3 +226,32 @@ def test_perf_plan_lists_entry_and_exit() -> None:
     plan = PerfPlan(tracepoints=("ext4:ext4_da_write_begin",), syscalls=("write",))
     assert plan.events() == ["syscalls:sys_enter_write", "syscalls:sys_exit_write",
                              "ext4:ext4_da_write_begin"]
+
+
+def test_lttng_kernel_backend_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands the lab runs with lttng-modules (man lttng-enable-event/add-context)."""
+    cat = ev.KernelCatalogue(("ext4_da_write_begin", "ext4_da_write_end", "sched_switch"),
+                             ("write", "read", "fsync"), systemless=True)
+    monkeypatch.setattr(Session, "_choose_backend", lambda self: (KernelBackend.LTTNG, "test"))
+    monkeypatch.setattr(Session, "_catalogue", lambda self, backend: cat)
+    monkeypatch.setattr(ev, "counter_available", lambda c: True)
+    cfg = SessionConfig(output=tmp_path / "t", name="lab", counters=("page-faults",),
+                        kernel=KernelEvents(syscalls=("write", "fsync"),
+                                            tracepoints=("ext4:ext4_da_write_*",)),
+                        track_command=True)
+    s = Session(cfg, dry_run=True, log=lambda m: None)
+    s.start()
+    s._track(4242)
+    s.close()
+    plan = s.plan().splitlines()
+    assert ("lttng enable-channel --kernel --session=lab --subbuf-size=4194304 --num-subbuf=8 "
+            "--discard usdk_kernel") in plan
+    assert ("lttng enable-event --kernel --session=lab --channel=usdk_kernel --syscall "
+            "write,fsync") in plan
+    assert ("lttng enable-event --kernel --session=lab --channel=usdk_kernel --tracepoint "
+            "ext4_da_write_begin,ext4_da_write_end") in plan
+    assert ("lttng add-context --kernel --session=lab --channel=usdk_kernel --type=pid "
+            "--type=tid --type=procname --type=perf:cpu:page-fault") in plan
+    assert "lttng untrack --kernel --session=lab --pid --all" in plan
+    assert "lttng track --kernel --session=lab --pid=4242" in plan
+    assert not any("perf" in line.split()[0] for line in plan)
