@@ -493,11 +493,7 @@ class Session:
         argv = [str(a) for a in argv]
         if not argv:
             raise SessionError("no command to run")
-        exe = argv[0]
-        found = shutil.which(exe) if os.sep not in exe else (exe if os.access(exe, os.X_OK)
-                                                              else None)
-        if found is None:
-            raise SessionError(f"command not found: {exe!r} (not on PATH or not executable)")
+        check_command(argv)
         self.command = {"argv": argv, "pid": None, "exit_status": None, "signal": None}
         if self.dry_run:
             self.runner.note(argv)
@@ -528,8 +524,9 @@ class Session:
             except subprocess.TimeoutExpired:
                 if self.perf is not None and not perf_warned and self._perf_failed():
                     perf_warned = True
-                    msg = (f"perf record died during the recording (status "
-                           f"{self.perf.proc.returncode}); kernel events stop here")
+                    status = self.perf.proc.returncode if self.perf.proc else None
+                    msg = (f"perf record died during the recording (status {status}); "
+                           "kernel events stop here")
                     self.errors.append(msg)
                     self.log(f"usdk: error: {msg}")
             except KeyboardInterrupt:
@@ -645,7 +642,7 @@ class Session:
         res = self.resolve()
         cfg = self.config
         channels = [dict(c) for c in self._channels]
-        layout: dict[str, str | None] = {"ust": "ust" if (self.output / "ust").exists() else None,
+        layout: dict[str, Any] = {"ust": "ust" if (self.output / "ust").exists() else None,
                                          "kernel": None, "perf_data": None, "tasks": None}
         if res.backend is KernelBackend.LTTNG:
             layout["kernel"] = "kernel"
@@ -746,6 +743,19 @@ class Session:
         for e in m["errors"]:
             lines.append(f"  ERROR: {e}")
         return "\n".join(lines)
+
+
+def check_command(argv: Sequence[str]) -> str:
+    """The executable ``argv`` would run; :class:`SessionError` when there is none."""
+    if not argv:
+        raise SessionError("no command to run")
+    exe = str(argv[0])
+    found = shutil.which(exe) if os.sep not in exe else (exe if os.access(exe, os.X_OK)
+                                                          else None)
+    if found is None:
+        raise SessionError(f"command not found: {exe!r} (not on PATH or not executable); "
+                           "nothing was recorded")
+    return found
 
 
 def _channel_info(ch: ChannelConfig) -> dict[str, Any]:

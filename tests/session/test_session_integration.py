@@ -179,3 +179,13 @@ def test_dry_run_prints_but_records_nothing(tmp_path: Path, sessiond: None,
     assert not out.exists()
     assert cleanup_session not in subprocess.run(["lttng", "list"], capture_output=True,
                                                  text=True).stdout
+
+
+def test_missing_command_starts_nothing(tmp_path: Path, sessiond: None,
+                                        cleanup_session: str) -> None:
+    out = tmp_path / "trace"
+    r = subprocess.run([PYTHON, "-m", "usdk.cli", "record", "--kernel-backend", "none",
+                        "-n", cleanup_session, "-o", str(out), "--", "no-such-cmd-xyz"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "command not found: 'no-such-cmd-xyz'" in r.stderr
+    assert not out.exists()

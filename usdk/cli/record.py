@@ -19,6 +19,7 @@ from usdk.session import (
     SessionConfig,
     SessionMode,
     UstEventRule,
+    check_command,
 )
 
 EPILOG = """\
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         print("usdk record: error: no command given (usdk record [OPTIONS] -o DIR -- CMD)",
               file=sys.stderr)
         return 2
+    check_command(command)  # before anything starts
     config = config_from_args(args)
     session = Session(config, dry_run=args.dry_run,
                       log=(lambda m: None) if args.quiet else None)
