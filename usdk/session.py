@@ -436,8 +436,9 @@ class Session:
             raise
         if res.backend is not KernelBackend.NONE:
             self.log(f"usdk: kernel backend {res.backend.value} ({res.backend_reason})")
-        for tp in res.skipped:
-            self.log(f"usdk: note: {tp} does not exist on this kernel, skipped")
+        if res.skipped:
+            self.log(f"usdk: note: preset members this kernel lacks, skipped: "
+                     f"{', '.join(res.skipped)}")
         for c in res.missing_optional:
             self.log(f"usdk: note: optional counter {c} not available here, skipped")
 
@@ -615,6 +616,9 @@ class Session:
             self._collect_channel_stats()
         perf_stats: dict[str, object] = {}
         if self.perf is not None and (self.perf.data.exists() or self.dry_run):
+            if not self.dry_run and sys.stderr.isatty():
+                size = self.perf.data.stat().st_size / 1e6
+                self.log(f"usdk: converting perf.data ({size:.1f} MB) to CTF ...")
             try:
                 perf_stats = self.perf.finish(lttng_clock_offset(self.output))
             except SessionError as e:
