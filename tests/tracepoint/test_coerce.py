@@ -243,18 +243,15 @@ def test_span_records_the_coerced_argument_and_return_value(
 
 @pytest.mark.parametrize("annotation", [int, float, bool, str, bytes, Color])
 def test_capture_agrees_with_the_documented_rule(recorders: dict, annotation: Any) -> None:
-    """Whatever path a value takes (fast or coercing), it records what coercer() says.
-
-    (bool into an enum field is left out here: see test_enum_field_given_a_bool.)"""
+    """Whatever path a value takes (fast or coercing), it records what coercer() says."""
     from usdk.schema import make_field
 
     field = make_field("v", annotation)
     assert field is not None
     rule = coerce.coercer(field)
     ev = recorders[annotation][0]
-    values = [0, 1, -1, 2**70, 1.5, math.inf, "s", b"b", None, Color.RED, Level.LOW, [], 1e300]
-    if annotation is not Color:
-        values += [True, False]
+    values = [0, 1, -1, 2**70, 1.5, math.inf, "s", b"b", None, Color.RED, Level.LOW, [], 1e300,
+              True, False]
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         with capture_events() as events:
@@ -273,8 +270,6 @@ def test_capture_agrees_with_the_documented_rule(recorders: dict, annotation: An
         assert _same(got, expected) or (type(got) is float and got == expected), (v, got, expected)
 
 
-@pytest.mark.xfail(reason="BUG: an enum field given True records 1 (the member valued 1) on the fast "
-                          "path; usdk.coerce's enum rule maps bool to -1", strict=True)
 def test_enum_field_given_a_bool(provider_name: str) -> None:
     ev = usdk.Provider(provider_name).event("ev", c=Color)
     with warnings.catch_warnings(record=True):

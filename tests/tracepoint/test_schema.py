@@ -34,15 +34,11 @@ def test_invalid_provider_names(name: str) -> None:
         usdk.Provider(name)
 
 
-@pytest.mark.xfail(reason="BUG: usdk.Provider('usdk') returns the built-in provider (the registry "
-                          "lookup comes before the reserved-name check)", strict=True)
 def test_provider_name_usdk_is_reserved() -> None:
     with pytest.raises(usdk.SchemaError, match="reserved"):
         usdk.Provider("usdk")
 
 
-@pytest.mark.xfail(reason="BUG: a typed event defined on usdk.Provider('usdk') raises AttributeError "
-                          "into the application at its first call", strict=True)
 def test_typed_event_on_the_builtin_provider_never_raises(tmp_path: Path) -> None:
     # In a subprocess: the failing load would leave the built-in provider of this process broken.
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent("""
@@ -102,8 +98,6 @@ def test_span_arguments_cannot_use_span_field_names(provider_name: str, reserved
     assert [e.name for e in p.events] == ["f_entry", "f_exit"]
 
 
-@pytest.mark.xfail(reason="BUG: names that are predefined C macros (linux, unix) pass validation "
-                          "but the generated provider fails to compile", strict=True)
 @pytest.mark.parametrize("name", ["linux", "unix"])
 def test_predefined_c_macro_names_are_rejected(name: str) -> None:
     with pytest.raises(usdk.SchemaError):
