@@ -1,0 +1,102 @@
+"""Host side of the lab tier: the guest ran tests/lab/guest under the real LTTng kernel tracer.
+
+Each test reads what the single guest boot (``guest`` fixture) left on the host: that it powered
+off in time, that its kernel stayed healthy, that its pytest run passed with nothing skipped, and
+that the traces it recorded read back on the host with the same counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import correlate
+from lab.vm import GuestResult, LabBuild, run
+
+pytestmark = pytest.mark.lab
+
+# Kernel messages that mean the guest kernel (or lttng-modules) broke, even if the tests passed.
+KERNEL_TROUBLE = re.compile(r"\] (BUG:|Oops|WARNING:|general protection fault|Kernel panic"
+                            r"|INFO: task .* blocked|watchdog: BUG)")
+
+
+def _cases(guest: GuestResult) -> list[ET.Element]:
+    junit = guest.out_dir / "junit.xml"
+    assert junit.exists(), f"the guest wrote no pytest report\n{guest.failure_report()}"
+    return list(ET.parse(junit).getroot().iter("testcase"))
+
+
+def test_guest_powers_off_in_time(guest: GuestResult) -> None:
+    assert guest.powered_off, guest.failure_report()
+    assert guest.returncode is not None, guest.failure_report()
+
+
+def test_guest_kernel_stays_healthy(guest: GuestResult) -> None:
+    trouble = [line for line in guest.console.splitlines() if KERNEL_TROUBLE.search(line)]
+    assert not trouble, "guest kernel trouble:\n" + "\n".join(trouble) + "\n" + \
+        guest.failure_report()
+    assert "kernel tracer loaded" in guest.console, guest.failure_report()
+
+
+def _outcome(case: ET.Element, kind: str) -> str | None:
+    """The message of a junit test case's ``failure``/``error``/``skipped`` element, if any."""
+    el = case.find(kind)
+    return None if el is None else (el.get("message") or el.text or kind)
+
+
+def test_guest_tests_pass(guest: GuestResult) -> None:
+    cases = _cases(guest)
+    assert cases, "the guest collected no test"
+    bad = {f"{c.get('classname')}::{c.get('name')}": msg for c in cases
+           for msg in (_outcome(c, "failure") or _outcome(c, "error"),) if msg}
+    assert not bad, "guest tests failed:\n" + "\n\n".join(
+        f"{name}: {msg[:2000]}" for name, msg in bad.items()) + \
+        f"\n--- guest log\n{guest.log[-6000:]}"
+    assert guest.returncode == 0, guest.failure_report()
+
+
+def test_guest_skips_nothing(guest: GuestResult) -> None:
+    """A guest test that skipped proved nothing; the lab exists so these checks really run."""
+    skipped = {f"{c.get('classname')}::{c.get('name')}": msg for c in _cases(guest)
+               for msg in (_outcome(c, "skipped"),) if msg}
+    assert not skipped, f"guest tests skipped: {json.dumps(skipped, indent=1)}"
+
+
+def test_guest_trace_reads_back_on_the_host(guest: GuestResult) -> None:
+    """The lttng kernel trace the guest recorded, read again here with the reader: the same
+    workload counts, contexts and ext4 events."""
+    name = "test_syscalls_ext4_and_contexts_of_a_known_workload"
+    trace = guest.out_dir / "traces" / name
+    w = json.loads((guest.out_dir / "traces" / f"{name}.workload.json").read_text())
+    t = correlate.open(trace, progress=False)
+    n = w["ops"] * w["writes_per_op"]
+    writes = t.table("syscalls:sys_enter_write")  # the perf spelling of syscall_entry_write
+    writes = writes.query(f"tid == {w['tid']} and count == {w['block']}")
+    assert len(writes) == n
+    assert set(writes["procname"]) == {w["comm"]} and set(writes["pid"]) == {w["pid"]}
+    assert len(t.table("ext4:ext4_da_write_begin").query(f"tid == {w['tid']}")) == n
+    assert len(t.table("ext4_sync_file_enter").query(f"tid == {w['tid']}")) == w["ops"]
+
+
+def test_guest_reports_the_perf_counters(guest: GuestResult) -> None:
+    counters = json.loads((guest.out_dir / "perf-counters.json").read_text())
+    assert "perf:cpu:task-clock" in counters["offered"]
+    print(f"perf:cpu counters offered in the guest: {counters['offered']}; "
+          f"missing: {sorted(counters['missing'])}")
+
+
+def test_hung_guest_is_killed_and_its_console_kept(
+    lab_build: LabBuild, tmp_path: Path,
+) -> None:
+    start = time.monotonic()
+    result = run(lab_build, "echo lab-hang-marker; sleep 600", tmp_path / "out", timeout=40,
+                 ext4_mb=0)
+    assert result.timed_out and not result.powered_off and result.returncode is None
+    assert time.monotonic() - start < 60, "the hung guest was not killed at its timeout"
+    assert "lab-hang-marker" in result.console, result.failure_report()
+    assert "did not power off within" in result.failure_report()
