@@ -68,6 +68,9 @@ PRESETS: dict[str, tuple[str, ...]] = {
         # asynchronous writeback of dirty pages
         "ext4:ext4_writepages", "ext4:ext4_writepages_result", "ext4:ext4_da_write_pages",
         "ext4:ext4_da_write_folios_start", "ext4:ext4_da_write_folios_end",  # kernels >= 6.x
+        # inode lifetime: a freed or truncated inode's number may be reused, and its
+        # pending writeback must not be charged to the next file that gets it
+        "ext4:ext4_free_inode", "ext4:ext4_evict_inode", "ext4:ext4_truncate_enter",
         "writeback:writeback_dirty_inode", "writeback:writeback_single_inode",
         "writeback:writeback_written",
         "block:block_rq_issue", "block:block_rq_complete",
