@@ -7,15 +7,14 @@ import asyncio
 import enum
 import functools
 import inspect
-import threading
-import warnings
-from collections.abc import Iterator
-from typing import Any
-
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -61,7 +60,8 @@ def test_span_entry_and_exit_with_every_field_type(provider_name: str) -> None:
         return f"{i}{s}"
 
     with capture_events() as events:
-        assert op(-3, 0.5, True, "k\u00e9y", b"\x00\x01", Color.GREEN, object(), 9, z=1) == "-3k\u00e9y"
+        ret = op(-3, 0.5, True, "k\u00e9y", b"\x00\x01", Color.GREEN, object(), 9, z=1)
+        assert ret == "-3k\u00e9y"
     assert names(events) == [f"{provider_name}:op_entry", f"{provider_name}:op_exit"]
     entry, exit_ = events
     sid = entry["span_id"]
@@ -192,9 +192,8 @@ def test_exception_exit(provider_name: str, exc: BaseException, expected: str) -
     def fails(a: int) -> Color:
         raise exc
 
-    with capture_events() as events:
-        with pytest.raises(type(exc)) as info:
-            fails(4)
+    with capture_events() as events, pytest.raises(type(exc)) as info:
+        fails(4)
     assert info.value is exc  # the app's exception, untouched
     entry, exit_ = events
     assert exit_.fields == {"span_id": entry["span_id"], "parent_span_id": 0,
@@ -354,7 +353,8 @@ def test_unsupported_return_annotation_left_out_with_one_warning(provider_name: 
     assert list(events[1].fields) == ["span_id", "parent_span_id", "exc_type"]
 
 
-@pytest.mark.xfail(reason="BUG?: issue 2 says unsupported annotations are left out 'with one warning "
+@pytest.mark.xfail(reason="BUG?: issue 2 says unsupported annotations are left out 'with one "
+                          "warning "
                           "at decoration time'; a function with several gets one warning each",
                    strict=True)
 def test_several_unsupported_annotations_one_warning(provider_name: str, caught: list) -> None:
@@ -390,15 +390,13 @@ def test_context_manager_span(provider_name: str) -> None:
 
     @p.tracepoint
     def work() -> None:
-        with flush:
-            with flush:  # the same object, re-entered: two nested spans
-                pass
+        with flush, flush:  # the same object, re-entered: two nested spans
+            pass
 
     with capture_events() as events:
         work()
-        with pytest.raises(AppError):
-            with flush:
-                raise AppError
+        with pytest.raises(AppError), flush:
+            raise AppError
     assert names(events) == [f"{provider_name}:{n}" for n in (
         "work_entry", "flush_entry", "flush_entry", "flush_exit", "flush_exit", "work_exit",
         "flush_entry", "flush_exit")]
@@ -437,7 +435,7 @@ def test_async_context_manager(provider_name: str) -> None:
     assert events[0]["span_id"] == sid == events[1]["span_id"]
 
 
-# --- async functions -------------------------------------------------------------------------------
+# --- async functions ---------------------------------------------------------------------
 
 
 def test_async_span_exit_fires_when_the_coroutine_finishes(provider_name: str) -> None:
@@ -587,7 +585,7 @@ def test_point_event_without_fields(provider_name: str) -> None:
     assert events == [CapturedEvent(f"{provider_name}:tick", {})]
 
 
-# --- capture_events itself -------------------------------------------------------------------------
+# --- capture_events itself ---------------------------------------------------------------
 
 
 def test_capture_is_scoped_and_nestable(provider_name: str) -> None:
@@ -742,7 +740,8 @@ def test_wraps_keeps_working_for_decorated_callables(provider_name: str) -> None
 
 
 @pytest.mark.xfail(reason="BUG: the first Provider.event() imports the submodule usdk.event, which "
-                          "replaces the function usdk.event: a later usdk.event(...) raises TypeError "
+                          "replaces the function usdk.event: a later usdk.event(...) raises "
+                          "TypeError "
                           "into the application", strict=True)
 def test_usdk_event_survives_a_point_event_definition(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent("""

@@ -149,7 +149,8 @@ def test_every_field_type_compiles_and_loads(provider_name: str, tmp_path) -> No
     # the readable sources sit next to the module
     header = (tmp_path / "out" / f"{provider_name}_tp.h").read_text()
     assert header == codegen.render_header(provider_name, events, origin="test")
-    assert (tmp_path / "out" / f"{provider_name}_tp.cdef").read_text() == codegen.render_cdef(events)
+    cdef = (tmp_path / "out" / f"{provider_name}_tp.cdef").read_text()
+    assert cdef == codegen.render_cdef(events)
 
     mod = build.load_module(modname, path)
     assert build.load_module(modname, path) is mod  # loaded once

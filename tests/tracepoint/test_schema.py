@@ -244,12 +244,10 @@ def test_capture_must_be_a_list(provider_name: str) -> None:
 
 def test_context_manager_without_name(provider_name: str) -> None:
     p = usdk.Provider(provider_name)
-    with pytest.raises(usdk.SchemaError, match="name="):
-        with p.tracepoint():
-            pass
-    with pytest.raises(ValueError):
-        with usdk.tracepoint():
-            pass
+    with pytest.raises(usdk.SchemaError, match="name="), p.tracepoint():
+        pass
+    with pytest.raises(ValueError), usdk.tracepoint():
+        pass
 
 
 def test_lambda_needs_a_name(provider_name: str) -> None:
