@@ -40,7 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from correlate.tables import as_tables, column, is_ust_name
+from correlate.tables import (
+    as_tables,
+    categorical,
+    column,
+    concat,
+    constant,
+    is_ust_name,
+    union,
+)
 
 __all__ = ["SPAN_COLUMNS", "spans", "span_events", "flag_lower_bounds"]
 
@@ -72,11 +80,11 @@ def _base(df: pd.DataFrame, kind: int, op: Any, provider: str) -> pd.DataFrame:
             "span_id": column(df, "span_id", 0),
             "parent_span_id": column(df, "parent_span_id", 0),
             "kind": np.full(len(df), kind, dtype=np.int8),
-            "op": op if not isinstance(op, str) else np.full(len(df), op, dtype=object),
-            "provider": provider,
-            "procname": df["procname"].to_numpy(dtype=object)
+            "op": categorical(op) if not isinstance(op, str) else constant(op, len(df)),
+            "provider": constant(provider, len(df)),
+            "procname": categorical(df["procname"], fill="")
             if "procname" in df
-            else np.full(len(df), "", dtype=object),
+            else constant("", len(df)),
         }
     )
     for c in _counter_columns(df):
@@ -99,14 +107,14 @@ def span_events(trace: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             df = tabs.get(name)
             if df is None:
                 continue
-            op = df["name"].astype(object).to_numpy() if "name" in df else "usdk:span"
+            op = categorical(df["name"], fill="") if "name" in df else "usdk:span"
             part = _base(df, ENTRY if ev == "span_entry" else EXIT, op, provider)
             if ev == "span_entry":
                 if "args" in df:
                     part["arg_args"] = df["args"].to_numpy(dtype=object)
                 entries.append(part)
             else:
-                part["ret"] = df["ret"].to_numpy(dtype=object) if "ret" in df else None
+                part["ret"] = _ret(df)
                 part["exc_type"] = _exc(df)
                 exits.append(part)
             continue
@@ -132,20 +140,28 @@ def span_events(trace: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                     part["arg_" + c] = df[c].to_numpy(dtype=object)
             entries.append(part)
         else:
-            part["ret"] = df["ret"].to_numpy(dtype=object) if "ret" in df else None
+            part["ret"] = _ret(df)
             part["exc_type"] = _exc(df)
             exits.append(part)
     empty = _base(pd.DataFrame(), ENTRY, "", "").iloc[:0]
-    e = pd.concat(entries, ignore_index=True) if entries else empty.copy()
-    x = pd.concat(exits, ignore_index=True) if exits else empty.assign(ret=None, exc_type="")
-    s = pd.concat(switches, ignore_index=True) if switches else empty.copy()
+    e = concat(entries) if entries else empty.copy()
+    x = concat(exits) if exits else empty.assign(ret=None, exc_type=constant("", 0))
+    s = concat(switches) if switches else empty.copy()
     return e, x, s
 
 
-def _exc(df: pd.DataFrame) -> np.ndarray:
+def _exc(df: pd.DataFrame) -> pd.Categorical:
     if "exc_type" not in df:
-        return np.full(len(df), "", dtype=object)
-    return df["exc_type"].fillna("").astype(object).to_numpy()
+        return constant("", len(df))
+    return categorical(df["exc_type"], fill="")
+
+
+def _ret(df: pd.DataFrame) -> Any:
+    """The exit's ``ret`` column as read (numbers stay numbers), or None."""
+    if "ret" not in df:
+        return None
+    col = df["ret"]
+    return col.to_numpy() if col.dtype.kind in "iufb" else col.to_numpy(dtype=object)
 
 
 def spans(trace: Any) -> pd.DataFrame:
@@ -160,9 +176,8 @@ def spans(trace: Any) -> pd.DataFrame:
     idx = np.concatenate([np.arange(ne), np.arange(nx)])
     order = np.lexsort((kind, ts, sid, pid))
     pid_s, sid_s, kind_s, idx_s = pid[order], sid[order], kind[order], idx[order]
-    op_all = np.concatenate([entries["op"].to_numpy(dtype=object),
-                             exits["op"].to_numpy(dtype=object)])
-    op_s = op_all[order]
+    op_all = union([entries["op"].array, exits["op"].array])
+    op_s = np.asarray(op_all.codes)[order]
     same = (pid_s[1:] == pid_s[:-1]) & (sid_s[1:] == sid_s[:-1]) & (op_s[1:] == op_s[:-1])
     pair = np.zeros(len(order), dtype=bool)  # entry at i closed by the exit at i+1
     pair[:-1] = same & (kind_s[:-1] == ENTRY) & (kind_s[1:] == EXIT)
@@ -182,19 +197,30 @@ def spans(trace: Any) -> pd.DataFrame:
     end = pd.arrays.IntegerArray(
         np.concatenate([ex_ts[xi] if nx else np.zeros(ne, np.int64), ex_ts[orphan]]),
         np.concatenate([~has_exit, np.zeros(no, bool)]))
-    status = np.concatenate([np.where(has_exit, "closed", "open"),
-                             np.full(len(orphan), "no_entry")]).astype(object)
+    status = pd.Categorical.from_codes(
+        np.concatenate([np.where(has_exit, 0, 1), np.full(no, 2)]).astype(np.int8),
+        categories=["closed", "open", "no_entry"])
 
-    def both(col: str, fill: Any = None) -> np.ndarray:
-        a = entries[col].to_numpy(dtype=object) if col in entries else np.full(ne, fill, object)
-        b = exits[col].to_numpy(dtype=object)[orphan] if col in exits else np.full(
-            len(orphan), fill, object)
-        return np.concatenate([a, b])
+    def both(col: str, fill: str = "") -> pd.Categorical:
+        a = entries[col].array if col in entries else constant(fill, ne)
+        b = exits[col].array.take(orphan) if col in exits else constant(fill, no)
+        return union([a, b])
 
-    def from_exit(col: str, fill: Any) -> np.ndarray:
-        vals = exits[col].to_numpy(dtype=object) if nx else np.zeros(0, object)
-        a = np.where(has_exit, vals[xi] if nx else fill, fill).astype(object)
-        return np.concatenate([a, vals[orphan]])
+    def from_exit(col: str, fill: Any) -> Any:
+        if col not in exits or exits[col].isna().all() and exits[col].dtype == object:
+            return np.full(ne + no, fill, dtype=object)
+        vals = exits[col].array
+        take = np.concatenate([np.where(has_exit, xi, -1), orphan]) if nx else np.full(
+            ne + no, -1)
+        if isinstance(vals, pd.Categorical):
+            return vals.take(take, allow_fill=True)
+        if vals.dtype.kind in "iu" and (take < 0).any():
+            vals = pd.array(vals.to_numpy(), dtype="Int64")
+        elif vals.dtype.kind in "iufb" and not (take < 0).any():
+            return vals.to_numpy()[take]
+        elif vals.dtype.kind not in "iufb":
+            vals = pd.array(vals.to_numpy(dtype=object), dtype=object)
+        return vals.take(take, allow_fill=True)
 
     out = pd.DataFrame(
         {
@@ -227,7 +253,6 @@ def spans(trace: Any) -> pd.DataFrame:
     parent = _parents(out)
     out.insert(6, "parent", parent)
     out.insert(7, "depth", _depth(parent))
-    out["op"] = out["op"].astype(str)
     out["lower_bound"] = flag_lower_bounds(out, tabs.discarded)
     return out[[*SPAN_COLUMNS, *args]]
 

@@ -187,7 +187,17 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
     if span_ns < (1 << _TIME_BITS) and len(tids) < (1 << (62 - _TIME_BITS)):
         s_key = (np.searchsorted(tids, s_tid).astype(np.int64) << _TIME_BITS) | (s_t - t0)
         q_key = (rank_c.astype(np.int64) << _TIME_BITS) | (np.asarray(t, np.int64) - t0)
-        pos = np.searchsorted(s_key, q_key, side="right") - 1
+        # searchsorted is ~10x faster on sorted queries (each search starts at the last):
+        # time-ordered queries only need a stable radix pass by thread rank.
+        if len(q_key) > 1 and np.all(q_key[1:] >= q_key[:-1]):
+            pos = np.searchsorted(s_key, q_key, side="right") - 1
+        else:
+            if len(tids) < (1 << 15) and np.all(np.diff(np.asarray(t, np.int64)) >= 0):
+                o = np.argsort(rank_c.astype(np.int16), kind="stable")
+            else:
+                o = np.argsort(q_key, kind="stable")
+            pos = np.empty(len(q_key), dtype=np.int64)
+            pos[o] = np.searchsorted(s_key, q_key[o], side="right") - 1
     else:  # very long trace: pandas' merge_asof does the same join
         left = pd.DataFrame({"t": t, "tid": tid, "i": np.arange(len(t))}).sort_values("t")
         right = pd.DataFrame({"t": s_t, "tid": s_tid, "pos": np.arange(len(f))}).sort_values(

@@ -31,7 +31,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from correlate.tables import as_tables, column
+from correlate.tables import (
+    as_tables,
+    categorical,
+    column,
+    concat,
+    constant,
+    from_codes,
+    thread_time_order,
+    time_thread_order,
+)
 
 __all__ = ["SYSCALL_COLUMNS", "WRITE_SYSCALLS", "syscalls"]
 
@@ -40,25 +49,29 @@ SYSCALL_COLUMNS = ["pid", "tid", "procname", "syscall", "begin", "end", "duratio
 WRITE_SYSCALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
 _OPENS = ("open", "openat", "openat2", "creat")
 _ENTRY, _EXIT = "syscall_entry_", "syscall_exit_"
+_STATUS = ["closed", "open", "no_entry"]
 
 
-def _names(df: pd.DataFrame, name: str) -> Any:
+def _codes(df: pd.DataFrame, name: str, names: dict[str, int]) -> np.ndarray:
+    """Syscall-name codes (into ``names``, extended as needed) of one syscall table."""
     if name == "unknown" and "syscall_nr" in df:
-        return ("nr_" + df["syscall_nr"].astype(str)).to_numpy(dtype=object)
-    return name
+        uniq, inv = np.unique(column(df, "syscall_nr"), return_inverse=True)
+        lut = np.asarray([names.setdefault(f"nr_{u}", len(names)) for u in uniq],
+                         dtype=np.int32)
+        return lut[inv.ravel()] if len(uniq) else np.zeros(0, dtype=np.int32)
+    return np.full(len(df), names.setdefault(name, len(names)), dtype=np.int32)
 
 
-def _part(df: pd.DataFrame, name: str, kind: int) -> pd.DataFrame:
+def _part(df: pd.DataFrame, name: str, kind: int, names: dict[str, int]) -> pd.DataFrame:
     out = pd.DataFrame({
         "timestamp": column(df, "timestamp"),
         "pid": column(df, "pid", -1),
         "tid": column(df, "tid", -1),
-        "kind": np.full(len(df), kind, dtype=np.int8),
+        "code": _codes(df, name, names),
     })
-    out["syscall"] = _names(df, name)
-    out["syscall"] = out["syscall"].astype(object)
     if kind == 0:
-        out["procname"] = df["procname"].to_numpy(dtype=object) if "procname" in df else ""
+        out["procname"] = (categorical(df["procname"], fill="") if "procname" in df
+                           else constant("", len(df)))
         out["fd"] = column(df, "fd", -1) if "fd" in df else -1
         out["count"] = column(df, "count", -1) if "count" in df else (
             column(df, "len", -1) if "len" in df else -1)
@@ -66,9 +79,9 @@ def _part(df: pd.DataFrame, name: str, kind: int) -> pd.DataFrame:
         fn = df["filename"] if "filename" in df else (
             df.get("pathname", None))
         if fn is not None and (fn.dtype == object or pd.api.types.is_string_dtype(fn)):
-            out["filename"] = fn.to_numpy(dtype=object)
+            out["filename"] = pd.Series(fn.to_numpy(dtype=object), dtype=object)
         else:  # perf: a pointer, not a string
-            out["filename"] = None
+            out["filename"] = pd.Series(np.full(len(df), None), dtype=object)
     else:
         out["ret"] = column(df, "ret", 0) if "ret" in df else 0
     return out
@@ -78,24 +91,24 @@ def syscalls(trace: Any) -> pd.DataFrame:
     """One row per system call of every thread in the trace; see the module doc."""
     tabs = as_tables(trace)
     entries, exits = [], []
+    names: dict[str, int] = {}
     for name in tabs.matching(lambda n: n.startswith(_ENTRY) or n.startswith(_EXIT)):
         df = tabs.get(name)
         if df is None:
             continue
         if name.startswith(_ENTRY):
-            entries.append(_part(df, name[len(_ENTRY):], 0))
+            entries.append(_part(df, name[len(_ENTRY):], 0, names))
         else:
-            exits.append(_part(df, name[len(_EXIT):], 1))
-    e = pd.concat(entries, ignore_index=True) if entries else _part(pd.DataFrame(), "", 0)
-    x = pd.concat(exits, ignore_index=True) if exits else _part(pd.DataFrame(), "", 1)
+            exits.append(_part(df, name[len(_EXIT):], 1, names))
+    e = concat(entries) if entries else _part(pd.DataFrame(), "", 0, names)
+    x = concat(exits) if exits else _part(pd.DataFrame(), "", 1, names)
     ne, nx = len(e), len(x)
     tid = np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()])
     ts = np.concatenate([e["timestamp"].to_numpy(), x["timestamp"].to_numpy()])
     kind = np.concatenate([np.zeros(ne, np.int8), np.ones(nx, np.int8)])
-    name_codes, _ = pd.factorize(
-        np.concatenate([e["syscall"].to_numpy(dtype=object), x["syscall"].to_numpy(dtype=object)]))
+    name_codes = np.concatenate([e["code"].to_numpy(), x["code"].to_numpy()])
     idx = np.concatenate([np.arange(ne), np.arange(nx)])
-    order = np.lexsort((kind, ts, tid))
+    order = thread_time_order(tid, ts, kind)
     t_s, k_s, n_s, i_s = tid[order], kind[order], name_codes[order], idx[order]
     pair = (t_s[1:] == t_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (n_s[1:] == n_s[:-1])
     closed_by = np.full(ne, -1, dtype=np.int64)
@@ -108,43 +121,46 @@ def syscalls(trace: Any) -> pd.DataFrame:
     xi = np.maximum(closed_by, 0)
     x_ts = x["timestamp"].to_numpy()
     x_ret = x["ret"].to_numpy()
+    begin = np.concatenate([e["timestamp"].to_numpy(), np.zeros(no, np.int64)]).astype(np.int64)
+    end = np.concatenate([x_ts[xi] if nx else np.zeros(ne, np.int64),
+                          x_ts[orphan]]).astype(np.int64)
+    no_begin = np.concatenate([np.zeros(ne, bool), np.ones(no, bool)])
+    no_end = np.concatenate([~has, np.zeros(no, bool)])
+    # Time order (by begin, else end; then tid), computed on the plain arrays.
+    when = np.where(no_begin, end, begin)
+    tid_all = np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()[orphan]])
+    o = time_thread_order(when, tid_all)
+    status = np.concatenate([np.where(has, 0, 1), np.full(no, 2)]).astype(np.int8)
+    codes = np.concatenate([e["code"].to_numpy(), x["code"].to_numpy()[orphan]])
+    procname = e["procname"].array
+    procname = procname.take(np.concatenate([np.arange(ne), np.full(no, -1)]), allow_fill=True)
+    procname = categorical(procname, fill="")
+    filename = np.concatenate([e["filename"].to_numpy(dtype=object), np.full(no, None)])
     out = pd.DataFrame({
-        "pid": np.concatenate([e["pid"].to_numpy(), x["pid"].to_numpy()[orphan]]),
-        "tid": np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()[orphan]]),
-        "procname": np.concatenate([e["procname"].to_numpy(dtype=object), np.full(no, "", object)]),
-        "syscall": np.concatenate([e["syscall"].to_numpy(dtype=object),
-                                   x["syscall"].to_numpy(dtype=object)[orphan]]),
-        "begin": pd.arrays.IntegerArray(
-            np.concatenate([e["timestamp"].to_numpy(), np.zeros(no, np.int64)]).astype(np.int64),
-            np.concatenate([np.zeros(ne, bool), np.ones(no, bool)])),
-        "end": pd.arrays.IntegerArray(
-            np.concatenate([x_ts[xi] if nx else np.zeros(ne, np.int64),
-                            x_ts[orphan]]).astype(np.int64),
-            np.concatenate([~has, np.zeros(no, bool)])),
+        "pid": np.concatenate([e["pid"].to_numpy(), x["pid"].to_numpy()[orphan]])[o],
+        "tid": tid_all[o],
+        "procname": procname.take(o),
+        "syscall": from_codes(codes[o], list(names)),
+        "begin": pd.arrays.IntegerArray(begin[o], no_begin[o]),
+        "end": pd.arrays.IntegerArray(end[o], no_end[o]),
+        "duration": pd.arrays.IntegerArray(end[o] - begin[o], (no_begin | no_end)[o]),
         "ret": pd.arrays.IntegerArray(
             np.concatenate([x_ret[xi] if nx else np.zeros(ne, np.int64),
-                            x_ret[orphan]]).astype(np.int64),
-            np.concatenate([~has, np.zeros(no, bool)])),
-        "fd": np.concatenate([e["fd"].to_numpy(), np.full(no, -1)]).astype(np.int64),
-        "count": np.concatenate([e["count"].to_numpy(), np.full(no, -1)]).astype(np.int64),
-        "pos": np.concatenate([e["pos"].to_numpy(), np.full(no, -1)]).astype(np.int64),
-        "filename": np.concatenate([e["filename"].to_numpy(dtype=object), np.full(no, None)]),
-        "status": np.concatenate([np.where(has, "closed", "open"),
-                                  np.full(no, "no_entry")]).astype(object),
-    })
-    out["duration"] = out["end"] - out["begin"]
-    when = out["begin"].fillna(out["end"]).to_numpy(dtype=np.int64)
-    out = out.iloc[np.lexsort((out["tid"].to_numpy(), when))].reset_index(drop=True)
-    out["path"] = _paths(out)
-    out["syscall"] = out["syscall"].astype(str)
+                            x_ret[orphan]]).astype(np.int64)[o], no_end[o]),
+        "fd": np.concatenate([e["fd"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
+        "count": np.concatenate([e["count"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
+        "pos": np.concatenate([e["pos"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
+        "filename": pd.Series(filename[o], dtype=object),
+        "status": pd.Categorical.from_codes(status[o], categories=_STATUS),
+    }, copy=False)
+    out["path"] = pd.Series(_paths(out), dtype=object)
     return out[SYSCALL_COLUMNS]
 
 
 def _paths(sc: pd.DataFrame) -> np.ndarray:
     """Path of each call's fd, from the opens and closes of the same process in the trace."""
     path = np.full(len(sc), None, dtype=object)
-    name = sc["syscall"].to_numpy(dtype=object)
-    is_open = np.isin(name, _OPENS) & sc["filename"].notna().to_numpy() & (
+    is_open = sc["syscall"].isin(_OPENS).to_numpy() & sc["filename"].notna().to_numpy() & (
         sc["ret"].fillna(-1).to_numpy(dtype=np.int64) >= 0) & sc["end"].notna().to_numpy()
     if not is_open.any():
         return path
@@ -156,7 +172,7 @@ def _paths(sc: pd.DataFrame) -> np.ndarray:
         "opened": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_open],
         "p": sc["filename"].to_numpy(dtype=object)[is_open],
     }).sort_values("t", kind="stable")
-    is_close = (name == "close") & sc["end"].notna().to_numpy()
+    is_close = (sc["syscall"] == "close").to_numpy() & sc["end"].notna().to_numpy()
     closes = pd.DataFrame({
         "t": sc["end"].to_numpy(dtype=np.int64, na_value=0)[is_close],
         "pid": sc["pid"].to_numpy()[is_close],

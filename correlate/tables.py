@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
-__all__ = ["Tables", "as_tables", "is_ust_name"]
+__all__ = ["Tables", "as_tables", "categorical", "concat", "is_ust_name", "ranks",
+           "thread_time_order", "time_thread_order"]
 
 
 def is_ust_name(name: str) -> bool:
@@ -111,3 +113,116 @@ def column(df: pd.DataFrame, name: str, default: Any = 0, dtype: Any = np.int64)
             return values.fillna(default).to_numpy(dtype=np.int64)
         return values.to_numpy()
     return np.full(len(df), default, dtype=dtype)
+
+
+# --- vectorised building blocks: integer codes, not Python strings, through the pipeline.
+# pandas 3 turns every object array of strings put in a DataFrame into Arrow strings (a
+# Python-level pass per value); categoricals carry the same strings as int codes instead.
+
+
+def categorical(values: Any, fill: str | None = None) -> pd.Categorical:
+    """``values`` (a Series, array or scalar-free column) as a Categorical, sorted categories.
+
+    Categories are sorted so that ``groupby(sort=True)`` orders groups like strings do.
+    ``fill`` replaces missing values (adding it as a category).
+    """
+    if isinstance(values, pd.Series):
+        values = values.array
+    cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
+    if fill is not None and cat.isna().any():
+        if fill not in cat.categories:
+            cat = cat.add_categories([fill])
+        cat = cat.fillna(fill)
+    cats = cat.categories
+    if len(cats) and not cats.is_monotonic_increasing:
+        cat = cat.reorder_categories(sorted(cats))
+    return cat
+
+
+def constant(value: str, n: int) -> pd.Categorical:
+    """``n`` times ``value`` as a one-category Categorical (no per-row string)."""
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+
+def from_codes(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
+    """A Categorical with sorted categories from codes into an unsorted ``categories`` list."""
+    order = sorted(range(len(categories)), key=categories.__getitem__)
+    remap = np.empty(len(categories), dtype=np.int32)
+    remap[order] = np.arange(len(categories), dtype=np.int32)
+    codes = np.asarray(codes)
+    new = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1) if len(categories) else codes
+    return pd.Categorical.from_codes(new, categories=[categories[i] for i in order])
+
+
+def union(pieces: list[Any]) -> pd.Categorical:
+    """Concatenate categoricals (or anything :func:`categorical` accepts) into one."""
+    cats = [categorical(p) for p in pieces]
+    if not cats:
+        return pd.Categorical([])
+    out = cats[0] if len(cats) == 1 else union_categoricals(cats)
+    return categorical(out)
+
+
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(parts, ignore_index=True)`` keeping columns that are categorical in every
+    part categorical (their categories united) instead of decoding them to strings."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    names = list(dict.fromkeys(c for p in parts for c in p.columns))
+    cat_cols = [c for c in names if all(
+        c in p and isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts)]
+    out = pd.concat([p.drop(columns=cat_cols) for p in parts], ignore_index=True)
+    for c in cat_cols:
+        out[c] = union([p[c].array for p in parts])
+    return out[names]
+
+
+def ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, in O(n) for small integer ranges."""
+    values = np.asarray(values)
+    if len(values) and values.dtype.kind in "iu":
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < (1 << 23):
+            shifted = (values - lo).astype(np.intp, copy=False)
+            seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            lut = (np.cumsum(seen) - 1).astype(np.int32)
+            return (np.flatnonzero(seen) + lo).astype(values.dtype), lut[shifted]
+    uniq, inv = np.unique(values, return_inverse=True)
+    return uniq, inv.astype(np.int32).ravel()
+
+
+def thread_time_order(tid: np.ndarray, ts: np.ndarray, kind: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """The permutation ``np.lexsort((kind, ts, tid))`` gives (stable), computed faster.
+
+    Two stable passes: by ``(ts, kind)`` folded into one int64 (runs of already sorted
+    timestamps make it cheap), then by thread rank (a radix sort when ranks fit 16 bits).
+    """
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    ts = np.asarray(ts, dtype=np.int64)
+    t = ts - ts.min()
+    if kind is not None:
+        if int(t.max()) >= (1 << 61):
+            return np.lexsort((kind, ts, tid))
+        t = (t << 1) | np.asarray(kind, dtype=np.int64)
+    o = np.argsort(t, kind="stable")
+    uniq, rank = ranks(np.asarray(tid))
+    r = rank[o]
+    if len(uniq) < (1 << 15):
+        r = r.astype(np.int16)
+    return o[np.argsort(r, kind="stable")]
+
+
+def time_thread_order(ts: np.ndarray, tid: np.ndarray) -> np.ndarray:
+    """The permutation ``np.lexsort((tid, ts))`` gives (stable): by time, then thread."""
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    ts = np.asarray(ts, dtype=np.int64)
+    uniq, rank = ranks(np.asarray(tid))
+    t = ts - ts.min()
+    if int(t.max()) >= (1 << 62) // max(len(uniq), 1):
+        return np.lexsort((tid, ts))
+    return np.argsort(t * len(uniq) + rank, kind="stable")
