@@ -109,7 +109,7 @@ class Provider:
 
     def event(self, name: str, /, **fields: Any) -> Any:
         """A point event with a declared schema: ``shop.event("cache_miss", key=str, size=int)``."""
-        from usdk.event import PointEvent
+        from usdk.point import PointEvent
 
         typed = []
         for fname, annotation in fields.items():

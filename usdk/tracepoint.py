@@ -245,16 +245,25 @@ class Tracepoint:
             return _untyped(func, name)
         sig = inspect.signature(func)
         hints = _annotations(func)
-        fields = self._fields(sig, hints, name)
+        left_out: list[str] = []
+        fields = self._fields(sig, hints, name, left_out)
         ret_field = None
         if "return" in hints and hints["return"] not in (None, type(None)):
             ret_field = make_field("ret", hints["return"])
             if ret_field is None:
-                self._unsupported(name, "return value", hints["return"])
+                left_out.append(f"the return value ({hints['return']!r})")
+        if left_out:
+            _native.warn_once(
+                f"unsupported:{self.provider.name}:{name}",
+                f"usdk: {self.provider.name}:{name}: left out {', '.join(left_out)}: "
+                "only int, float, bool, str, bytes and Enum annotations are recorded",
+            )
         span = _span_def(self.provider, name, tuple(fields), ret_field)
         return _make_gate(span, func, sig, fields, ret_field)
 
-    def _fields(self, sig: inspect.Signature, hints: dict[str, Any], name: str) -> list[Field]:
+    def _fields(
+        self, sig: inspect.Signature, hints: dict[str, Any], name: str, left_out: list[str]
+    ) -> list[Field]:
         params = {
             p.name: p
             for p in sig.parameters.values()
@@ -281,17 +290,10 @@ class Tracepoint:
                 )
             f = make_field(pname, hints[pname])
             if f is None:
-                self._unsupported(name, f"argument {pname!r}", hints[pname])
+                left_out.append(f"argument {pname!r} ({hints[pname]!r})")
                 continue
             fields.append(f)
         return fields
-
-    def _unsupported(self, name: str, what: str, annotation: Any) -> None:
-        _native.warn_once(
-            f"unsupported:{self.provider.name}:{name}:{what}",
-            f"usdk: {self.provider.name}:{name}: {what} is left out, its annotation "
-            f"{annotation!r} is not int, float, bool, str, bytes or an Enum",
-        )
 
     # --- context manager ------------------------------------------------------------
 

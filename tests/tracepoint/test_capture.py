@@ -20,7 +20,7 @@ import pytest
 
 import usdk
 from usdk.testing import CapturedEvent, capture_events
-from usdk.tracepoint import event as untyped_event  # usdk.event: see test_usdk_event_survives...
+from usdk.tracepoint import event as untyped_event
 
 pytestmark = pytest.mark.unit
 
@@ -353,10 +353,6 @@ def test_unsupported_return_annotation_left_out_with_one_warning(provider_name: 
     assert list(events[1].fields) == ["span_id", "parent_span_id", "exc_type"]
 
 
-@pytest.mark.xfail(reason="BUG?: issue 2 says unsupported annotations are left out 'with one "
-                          "warning "
-                          "at decoration time'; a function with several gets one warning each",
-                   strict=True)
 def test_several_unsupported_annotations_one_warning(provider_name: str, caught: list) -> None:
     p = usdk.Provider(provider_name)
 
@@ -739,10 +735,6 @@ def test_wraps_keeps_working_for_decorated_callables(provider_name: str) -> None
     assert events[0]["a"] == 5 and events[1]["ret"] == 5
 
 
-@pytest.mark.xfail(reason="BUG: the first Provider.event() imports the submodule usdk.event, which "
-                          "replaces the function usdk.event: a later usdk.event(...) raises "
-                          "TypeError "
-                          "into the application", strict=True)
 def test_usdk_event_survives_a_point_event_definition(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent("""
         import usdk
