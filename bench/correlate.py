@@ -46,13 +46,17 @@ def synthetic(n_spans: int, n_kernel: int, threads: int = 64, seed: int = 1) -> 
     sid_c = sid_p + 1
 
     def ust(ts, sid, parent, extra):
-        d = {"timestamp": ts, "cpu": np.zeros(len(ts), np.int64), "pid": pid, "tid": tid,
-             "procname": "app", "span_id": sid, "parent_span_id": parent,
+        d = {"timestamp": ts, "cpu": np.zeros(len(ts), np.int32), "pid": pid, "tid": tid,
+             "procname": app(len(ts)), "span_id": sid, "parent_span_id": parent,
              "perf_thread_task_clock": ts // 2}
         d.update(extra)
         return pd.DataFrame(d)
 
     zero = np.zeros(n_par, np.int64)
+
+    def app(n: int) -> pd.Categorical:  # the reader gives procname as a categorical
+        return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=["app"])
+
     tables = {
         "shop:put_entry": ust(t0, sid_p, zero, {"size": slot}),
         "shop:put_exit": ust(t0 + 9000, sid_p, zero, {"ret": zero, "exc_type": ""}),
@@ -70,8 +74,8 @@ def synthetic(n_spans: int, n_kernel: int, threads: int = 64, seed: int = 1) -> 
     m = len(kt)
 
     def kern(ts, extra, tids=ktid, pids=kpid):
-        d = {"timestamp": ts, "cpu": np.zeros(len(ts), np.int64), "pid": pids, "tid": tids,
-             "procname": "app"}
+        d = {"timestamp": ts, "cpu": np.zeros(len(ts), np.int32), "pid": pids, "tid": tids,
+             "procname": app(len(ts))}
         d.update(extra)
         return pd.DataFrame(d)
 

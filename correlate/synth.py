@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 __all__ = ["Event", "Trace", "build", "parse", "parse_events"]
 
@@ -108,29 +109,41 @@ class Trace:
         return sorted(self._tables)
 
     def table(self, name: str) -> pd.DataFrame:
-        return self._tables[name].copy()
+        return self._tables[name].copy(deep=False)  # copy-on-write keeps ours intact
 
     @property
     def events(self) -> pd.DataFrame:
         if self._events is None:
-            parts = []
-            for name, df in self._tables.items():
-                parts.append(pd.DataFrame({
-                    "timestamp": df["timestamp"].to_numpy(),
-                    "name": name,
-                    "domain": "ust" if ":" in name else "kernel",
-                    "cpu": df["cpu"].to_numpy(),
-                    "pid": df["pid"].to_numpy(),
-                    "tid": df["tid"].to_numpy(),
-                    "procname": df["procname"].to_numpy(dtype=object),
-                    "row": np.arange(len(df)),
-                }))
-            ev = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-                columns=["timestamp", "name", "domain", "cpu", "pid", "tid", "procname", "row"]))
-            ev = ev.sort_values("timestamp", kind="stable").reset_index(drop=True)
-            ev["name"] = ev["name"].astype("category")
-            ev["domain"] = ev["domain"].astype("category")
-            self._events = ev
+            names = sorted(self._tables)
+            if not names:
+                self._events = pd.DataFrame(columns=[
+                    "timestamp", "name", "domain", "cpu", "pid", "tid", "procname", "row"])
+                return self._events
+            tabs = [self._tables[n] for n in names]
+            sizes = [len(df) for df in tabs]
+            ts = np.concatenate([df["timestamp"].to_numpy(dtype=np.int64) for df in tabs])
+            order = np.argsort(ts, kind="stable")  # by time, then name, then row
+            procs = union_categoricals([
+                pd.Categorical(df["procname"].to_numpy(dtype=object))
+                if not isinstance(df["procname"].dtype, pd.CategoricalDtype)
+                else df["procname"].array for df in tabs])
+            if not procs.categories.is_monotonic_increasing:
+                procs = procs.reorder_categories(sorted(procs.categories))
+
+            def col(c: str) -> np.ndarray:
+                return np.concatenate([df[c].to_numpy() for df in tabs])[order]
+
+            codes = np.repeat(np.arange(len(names), dtype=np.int32), sizes)[order]
+            dom = np.asarray([1 if ":" in n else 0 for n in names], dtype=np.int8)
+            self._events = pd.DataFrame({
+                "timestamp": ts[order],
+                "name": pd.Categorical.from_codes(codes, categories=names),
+                "domain": pd.Categorical.from_codes(dom[codes], categories=["kernel", "ust"]),
+                "cpu": col("cpu"), "pid": col("pid"), "tid": col("tid"),
+                "procname": pd.Categorical.from_codes(np.asarray(procs.codes)[order],
+                                                      categories=procs.categories),
+                "row": np.concatenate([np.arange(n) for n in sizes])[order],
+            }, copy=False)
         return self._events
 
 
