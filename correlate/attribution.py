@@ -34,9 +34,18 @@ def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
     ev = tabs.events
     if ev is None:
         raise ValueError("this trace source has no `events` table")
-    kernel = ev[(ev["domain"] == "kernel").to_numpy()] if "domain" in ev else ev
-    cols = [c for c in ("timestamp", "name", "cpu", "pid", "tid", "procname") if c in kernel]
-    out = kernel[cols].reset_index(drop=True)
+    cols = [c for c in ("timestamp", "name", "cpu", "pid", "tid", "procname") if c in ev]
+    if "domain" in ev:
+        dom = ev["domain"]
+        mask = (np.asarray(dom.cat.codes) == dom.cat.categories.get_loc("kernel")
+                if isinstance(dom.dtype, pd.CategoricalDtype) and "kernel" in dom.cat.categories
+                else (dom == "kernel").to_numpy())
+        idx = None if mask.all() else np.flatnonzero(mask)
+    else:
+        idx = None
+    # one take per column (a boolean frame filter then a column selection copies twice)
+    out = pd.DataFrame({c: ev[c].array if idx is None else ev[c].array.take(idx)
+                        for c in cols}, copy=False)
     out["span"] = span_at(seg, column(out, "pid", -1), column(out, "tid", -1),
                           column(out, "timestamp"))
     return out
@@ -45,7 +54,7 @@ def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
 def attributed_syscalls(sc: pd.DataFrame, seg: Segments) -> pd.DataFrame:
     """Syscalls table with the ``span`` each call belongs to (by its entry, else its exit)."""
     when = sc["begin"].fillna(sc["end"]).to_numpy(dtype=np.int64)
-    out = sc.copy()
+    out = sc.copy(deep=False)  # copy-on-write: the syscalls table stays as it was
     out["span"] = span_at(seg, sc["pid"].to_numpy(), sc["tid"].to_numpy(), when)
     return out
 
@@ -82,7 +91,8 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     res = pd.DataFrame({
         "pid": pid, "tid": tid_s[:-1][pair], "begin": begin, "end": end,
         "duration": end - begin,
-        "state": np.where((state[out_rows] & 0xFF) == 0, "preempted", "blocked").astype(object),
+        "state": pd.Categorical.from_codes(((state[out_rows] & 0xFF) != 0).astype(np.int8),
+                                           categories=["preempted", "blocked"]),
     })
     res["span"] = span_at(seg, res["pid"].to_numpy(), res["tid"].to_numpy(), begin)
     return res.sort_values(["begin", "tid"], kind="stable").reset_index(drop=True)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from correlate.spans import EXIT, SUSPEND, span_events
-from correlate.tables import as_tables
+from correlate.tables import as_tables, ranks
 
 __all__ = ["Segments", "segments", "span_at"]
 
@@ -176,39 +176,56 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
     out = np.full(len(t), -1, dtype=np.int64)
     if len(f) == 0 or len(t) == 0:
         return out
+    t = np.asarray(t, dtype=np.int64)
+    tid = np.asarray(tid)
+    ev_pid = np.asarray(pid)
     s_tid = f["tid"].to_numpy()
     s_t = f["timestamp"].to_numpy()
-    tids = np.unique(s_tid)
-    rank = np.searchsorted(tids, tid)
-    rank_c = np.minimum(rank, len(tids) - 1)
-    known = tids[rank_c] == tid
+    tids, s_rank = ranks(s_tid)
     t0 = min(int(s_t.min()), int(t.min()))
     span_ns = max(int(s_t.max()), int(t.max())) - t0
-    if span_ns < (1 << _TIME_BITS) and len(tids) < (1 << (62 - _TIME_BITS)):
-        s_key = (np.searchsorted(tids, s_tid).astype(np.int64) << _TIME_BITS) | (s_t - t0)
-        q_key = (rank_c.astype(np.int64) << _TIME_BITS) | (np.asarray(t, np.int64) - t0)
-        # searchsorted is ~10x faster on sorted queries (each search starts at the last):
-        # time-ordered queries only need a stable radix pass by thread rank.
-        if len(q_key) > 1 and np.all(q_key[1:] >= q_key[:-1]):
-            pos = np.searchsorted(s_key, q_key, side="right") - 1
-        else:
-            if len(tids) < (1 << 15) and np.all(np.diff(np.asarray(t, np.int64)) >= 0):
-                o = np.argsort(rank_c.astype(np.int16), kind="stable")
-            else:
-                o = np.argsort(q_key, kind="stable")
-            pos = np.empty(len(q_key), dtype=np.int64)
-            pos[o] = np.searchsorted(s_key, q_key[o], side="right") - 1
-    else:  # very long trace: pandas' merge_asof does the same join
+    if span_ns >= (1 << _TIME_BITS) or len(tids) >= (1 << (62 - _TIME_BITS)):
+        # very long trace: pandas' merge_asof does the same join
         left = pd.DataFrame({"t": t, "tid": tid, "i": np.arange(len(t))}).sort_values("t")
         right = pd.DataFrame({"t": s_t, "tid": s_tid, "pos": np.arange(len(f))}).sort_values(
             "t", kind="stable")
         m = pd.merge_asof(left, right, on="t", by="tid", direction="backward")
         pos = np.full(len(t), -1, dtype=np.int64)
         pos[m["i"].to_numpy()] = m["pos"].fillna(-1).to_numpy(dtype=np.int64)
-    ok = known & (pos >= 0)
+        ok = pos >= 0
+        pos_c = np.maximum(pos, 0)
+        ok &= s_tid[pos_c] == tid
+        ok &= (f["pid"].to_numpy()[pos_c] == ev_pid) | (ev_pid < 0)
+        out[ok] = f["span"].to_numpy()[pos_c[ok]]
+        return out
+    # Thread rank of each query (-1: a thread with no span boundary), by lookup table.
+    lo, hi = int(tids[0]), int(tids[-1])
+    if hi - lo < (1 << 23):
+        lut = np.full(hi - lo + 2, -1, dtype=np.int32)
+        lut[(tids - lo).astype(np.intp)] = np.arange(len(tids), dtype=np.int32)
+        inside = (tid >= lo) & (tid <= hi)
+        q_rank = lut[np.where(inside, tid - lo, hi - lo + 1).astype(np.intp)]
+    else:
+        r = np.minimum(np.searchsorted(tids, tid), len(tids) - 1)
+        q_rank = np.where(tids[r] == tid, r, -1).astype(np.int32)
+    s_key = (s_rank.astype(np.int64) << _TIME_BITS) | (s_t - t0)
+    q_key = (q_rank.astype(np.int64) << _TIME_BITS) | (t - t0)  # rank -1: negative key
+    # searchsorted is ~10x faster on sorted queries (each search starts at the last), and
+    # so are the gathers that follow: work in (thread, time) order, scatter back once.
+    if np.all(q_key[1:] >= q_key[:-1]):
+        o = None
+    elif len(tids) < (1 << 15) and np.all(t[1:] >= t[:-1]):
+        o = np.argsort(q_rank.astype(np.int16), kind="stable")  # radix pass
+    else:
+        o = np.argsort(q_key, kind="stable")
+    qk = q_key if o is None else q_key[o]
+    pos = np.searchsorted(s_key, qk, side="right") - 1
     pos_c = np.maximum(pos, 0)
-    ok &= s_tid[pos_c] == tid
-    ev_pid = np.asarray(pid)
-    ok &= (f["pid"].to_numpy()[pos_c] == ev_pid) | (ev_pid < 0)
-    out[ok] = f["span"].to_numpy()[pos_c[ok]]
+    ok = (pos >= 0) & ((s_key[pos_c] >> _TIME_BITS) == (qk >> _TIME_BITS)) & (qk >= 0)
+    q_pid = ev_pid if o is None else ev_pid[o]
+    ok &= (f["pid"].to_numpy()[pos_c] == q_pid) | (q_pid < 0)
+    res = np.where(ok, f["span"].to_numpy()[pos_c], -1)
+    if o is None:
+        return res.astype(np.int64, copy=False)
+    out[o] = res
     return out

@@ -31,7 +31,7 @@ import pandas as pd
 
 from correlate.stacks import Segments, span_at
 from correlate.syscalls import WRITE_SYSCALLS
-from correlate.tables import as_tables, column
+from correlate.tables import as_tables, column, concat, constant
 
 __all__ = ["PAGE_SIZE", "Writeback", "ext4_writes", "fsyncs", "writeback"]
 
@@ -54,15 +54,17 @@ def ext4_writes(trace: Any, seg: Segments, sc: pd.DataFrame | None = None) -> pd
             continue
         parts.append(pd.DataFrame({
             "timestamp": column(df, "timestamp"), "pid": column(df, "pid", -1),
-            "tid": column(df, "tid", -1), "event": name,
+            "tid": column(df, "tid", -1), "event": constant(name, len(df)),
             "dev": column(df, "dev", 0), "ino": column(df, "ino", 0),
             "pos": column(df, "pos", 0), "len": column(df, "len", 0),
         }))
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=np.int64) for c in (
             "timestamp", "pid", "tid", "event", "dev", "ino", "pos", "len", "span", "path")})
-    w = pd.concat(parts, ignore_index=True).sort_values("timestamp", kind="stable")
-    w = w.reset_index(drop=True)
+    w = concat(parts)
+    ts = w["timestamp"].to_numpy()
+    if not np.all(ts[1:] >= ts[:-1]):
+        w = w.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
     w["span"] = span_at(seg, w["pid"].to_numpy(), w["tid"].to_numpy(), w["timestamp"].to_numpy())
     w["path"] = _enclosing_path(w, sc)
     return w
