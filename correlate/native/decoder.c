@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define CTF_MAGIC 0xC1FC1FC1u
 
@@ -31,6 +32,14 @@ static int buf_reserve(ctf_buf *b, size_t extra)
         return -1;
     b->data = p;
     b->cap = cap;
+#ifdef MADV_HUGEPAGE
+    if (cap >= ((size_t) 4 << 20)) {   /* big column buffers: fewer page faults */
+        uintptr_t lo = ((uintptr_t) p + 4095) & ~(uintptr_t) 4095;
+        uintptr_t hi = ((uintptr_t) p + cap) & ~(uintptr_t) 4095;
+        if (hi > lo)
+            madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
+    }
+#endif
     return 0;
 }
 
@@ -54,9 +63,18 @@ static inline int buf_put4(ctf_buf *b, const void *v)
 
 static inline uint64_t load_le(const uint8_t *p, int nbytes)
 {
-    uint64_t v = 0;
-    memcpy(&v, p, (size_t) nbytes);
-    return v; /* little-endian host */
+    /* constant-size loads (a variable-size memcpy is a libc call) */
+    switch (nbytes) {
+    case 1: return p[0];
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case 8: { uint64_t v; memcpy(&v, p, 8); return v; }
+    default: {
+        uint64_t v = 0;
+        memcpy(&v, p, (size_t) nbytes);
+        return v; /* little-endian host */
+    }
+    }
 }
 
 static inline uint64_t bswap_n(uint64_t v, int nbytes)
@@ -114,7 +132,7 @@ static inline int align_to(dstate *st, int align)
 {
     if (align > 1) {
         uint64_t a = (uint64_t) align;
-        uint64_t np = (st->pos + a - 1) / a * a;
+        uint64_t np = (a & (a - 1)) ? (st->pos + a - 1) / a * a : (st->pos + a - 1) & ~(a - 1);
         if (np > st->limit)
             return DEC_OVERRUN;
         st->pos = np;
@@ -139,6 +157,108 @@ static inline void clock_update(dstate *st, uint64_t v, int size)
     if (v < (st->clock & mask))
         st->clock += UINT64_C(1) << size;
     st->clock = (st->clock & ~mask) | v;
+}
+
+/* The dictionary of a COL_CODE column: open addressing over codes, plus the last code
+ * (a stream's procname rarely changes from one event to the next). */
+typedef struct {
+    int32_t *slots;      /* code + 1, 0 = empty */
+    uint64_t *hashes;    /* per code */
+    size_t cap;          /* power of two */
+    int32_t n;
+    int32_t last;        /* -1: none */
+} intern_t;
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h ^ n;
+}
+
+static inline int entry_is(const ctf_col *c, int32_t code, const uint8_t *p, size_t n)
+{
+    const int64_t *ends = (const int64_t *) c->dict.data;
+    int64_t b = code ? ends[code - 1] : 0;
+    return (size_t) (ends[code] - b) == n && memcmp(c->aux.data + b, p, n) == 0;
+}
+
+static int intern_put(ctf_col *c, const uint8_t *p, size_t n)
+{
+    intern_t *t = c->intern;
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return DEC_ENOMEM;
+        t->last = -1;
+        c->intern = t;
+    }
+    int32_t code = -1;
+    if (t->last >= 0 && entry_is(c, t->last, p, n)) {
+        code = t->last;
+    } else {
+        uint64_t h = hash_bytes(p, n);
+        if ((size_t) (t->n + 1) * 2 > t->cap) {   /* grow (and build) the table */
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            int32_t *slots = calloc(cap, sizeof *slots);
+            uint64_t *hashes = realloc(t->hashes, cap / 2 * sizeof *hashes);
+            if (!slots || !hashes) {
+                free(slots);
+                if (hashes)
+                    t->hashes = hashes;
+                return DEC_ENOMEM;
+            }
+            t->hashes = hashes;
+            for (int32_t k = 0; k < t->n; k++) {
+                size_t i = (size_t) hashes[k] & (cap - 1);
+                while (slots[i])
+                    i = (i + 1) & (cap - 1);
+                slots[i] = k + 1;
+            }
+            free(t->slots);
+            t->slots = slots;
+            t->cap = cap;
+        }
+        size_t i = (size_t) h & (t->cap - 1);
+        while (t->slots[i]) {
+            int32_t k = t->slots[i] - 1;
+            if (t->hashes[k] == h && entry_is(c, k, p, n)) {
+                code = k;
+                break;
+            }
+            i = (i + 1) & (t->cap - 1);
+        }
+        if (code < 0) {
+            if (buf_reserve(&c->aux, n))
+                return DEC_ENOMEM;
+            if (n)
+                memcpy(c->aux.data + c->aux.len, p, n);
+            c->aux.len += n;
+            int64_t end = (int64_t) c->aux.len;
+            if (buf_put8(&c->dict, &end))
+                return DEC_ENOMEM;
+            code = t->n++;
+            t->hashes[code] = h;
+            t->slots[i] = code + 1;
+        }
+        t->last = code;
+    }
+    return buf_put4(&c->main, &code) ? DEC_ENOMEM : 0;
+}
+
+/* A string value of a column: bytes + end offset, or its dictionary code. */
+static inline int put_string(ctf_col *c, const uint8_t *p, size_t n)
+{
+    if (c->kind == COL_CODE)
+        return intern_put(c, p, n);
+    if (buf_reserve(&c->aux, n))
+        return DEC_ENOMEM;
+    if (n)
+        memcpy(c->aux.data + c->aux.len, p, n);
+    c->aux.len += n;
+    int64_t end = (int64_t) c->aux.len;
+    return buf_put8(&c->main, &end) ? DEC_ENOMEM : 0;
 }
 
 static int read_elem(dstate *st, const ctf_op *op, ctf_buf *out)
@@ -196,9 +316,13 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
             if (op->reg >= 0 && op->reg < nregs)
                 st->regs[op->reg] = sv;
             if (op->dest >= 0) {
-                if (st->store && op->dest < st->cls->ncols
-                    && buf_put8(&st->cls->cols[op->dest].main, &sv))
-                    return DEC_ENOMEM;
+                if (st->store && op->dest < st->cls->ncols) {
+                    ctf_col *c = &st->cls->cols[op->dest];
+                    if (c->kind == COL_CODE)
+                        return DEC_BAD_LAYOUT;
+                    if (buf_put8(&c->main, &sv))
+                        return DEC_ENOMEM;
+                }
             } else if (op->dest != DEST_NONE && -1 - op->dest < NSLOTS) {
                 st->slots[-1 - op->dest] = v;
                 st->slot_set |= 1u << (-1 - op->dest);
@@ -213,6 +337,8 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 return rc;
             if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
                 double d;
+                if (st->cls->cols[op->dest].kind == COL_CODE)
+                    return DEC_BAD_LAYOUT;
                 if (op->size == 32) {
                     float f;
                     uint32_t u = (uint32_t) v;
@@ -239,16 +365,9 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
             if (!nul)
                 return DEC_OVERRUN;
             size_t n = (size_t) (nul - p);
-            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
-                ctf_col *c = &st->cls->cols[op->dest];
-                if (buf_reserve(&c->aux, n))
-                    return DEC_ENOMEM;
-                memcpy(c->aux.data + c->aux.len, p, n);
-                c->aux.len += n;
-                int64_t end = (int64_t) c->aux.len;
-                if (buf_put8(&c->main, &end))
-                    return DEC_ENOMEM;
-            }
+            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols
+                && (rc = put_string(&st->cls->cols[op->dest], p, n)))
+                return rc;
             st->pos += (uint64_t) (n + 1) * 8;
             break;
         }
@@ -265,15 +384,8 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
             if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
                 const uint8_t *nul = n ? memchr(p, 0, (size_t) n) : NULL;
                 size_t len = nul ? (size_t) (nul - p) : (size_t) n;
-                ctf_col *c = &st->cls->cols[op->dest];
-                if (buf_reserve(&c->aux, len))
-                    return DEC_ENOMEM;
-                if (len)
-                    memcpy(c->aux.data + c->aux.len, p, len);
-                c->aux.len += len;
-                int64_t end = (int64_t) c->aux.len;
-                if (buf_put8(&c->main, &end))
-                    return DEC_ENOMEM;
+                if ((rc = put_string(&st->cls->cols[op->dest], p, len)))
+                    return rc;
             }
             st->pos += (uint64_t) n * 8;
             break;
@@ -287,6 +399,8 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 return DEC_OVERRUN;
             ctf_col *c = (op->dest >= 0 && st->store && op->dest < st->cls->ncols)
                              ? &st->cls->cols[op->dest] : NULL;
+            if (c && c->kind == COL_CODE)
+                return DEC_BAD_LAYOUT;
             if (n > 0 && (rc = align_to(st, op->align)))
                 return rc;
             for (int64_t i = 0; i < n; i++)
@@ -327,8 +441,8 @@ static size_t snapshot_size(const ctf_layout *L)
 {
     size_t n = 0;
     for (int32_t i = 0; i < L->nclasses; i++)
-        n += 4 + 2 * (size_t) L->classes[i].ncols;
-    return n;
+        n += 3 + 2 * (size_t) L->classes[i].ncols;
+    return n + 1;
 }
 
 static void snap_take(const ctf_layout *L, snapshot *s)
@@ -339,15 +453,15 @@ static void snap_take(const ctf_layout *L, snapshot *s)
         s->lens[k++] = (size_t) c->rows;
         s->lens[k++] = c->ts.len;
         s->lens[k++] = c->cpu.len;
-        s->lens[k++] = c->order.len;
         for (int32_t j = 0; j < c->ncols; j++) {
             s->lens[k++] = c->cols[j].main.len;
             s->lens[k++] = c->cols[j].aux.len;
         }
     }
+    s->lens[k++] = L->seq.len;
 }
 
-static void snap_restore(const ctf_layout *L, const snapshot *s)
+static void snap_restore(ctf_layout *L, const snapshot *s)
 {
     size_t k = 0;
     for (int32_t i = 0; i < L->nclasses; i++) {
@@ -355,12 +469,14 @@ static void snap_restore(const ctf_layout *L, const snapshot *s)
         c->rows = (int64_t) s->lens[k++];
         c->ts.len = s->lens[k++];
         c->cpu.len = s->lens[k++];
-        c->order.len = s->lens[k++];
         for (int32_t j = 0; j < c->ncols; j++) {
             c->cols[j].main.len = s->lens[k++];
-            c->cols[j].aux.len = s->lens[k++];
+            size_t aux = s->lens[k++];
+            if (c->cols[j].kind != COL_CODE)   /* a dictionary only grows */
+                c->cols[j].aux.len = aux;
         }
     }
+    L->seq.len = s->lens[k++];
 }
 
 static ctf_stream_class *find_stream_class(ctf_layout *L, uint64_t id)
@@ -374,9 +490,9 @@ static ctf_stream_class *find_stream_class(ctf_layout *L, uint64_t id)
 /* Decode one packet at buf[off..len). Returns status; *psize receives its size in bytes
  * when the packet context could be read (0 otherwise). */
 static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t len, size_t off,
-                         int64_t order_base, ctf_result *res, uint64_t *psize,
+                         ctf_result *res, uint64_t *psize,
                          int64_t *err_off, uint64_t *prev_disc, int *have_disc,
-                         uint64_t *prev_seq, int *have_seq)
+                         uint64_t *prev_seq, int *have_seq, uint64_t *prev_end, int *have_end)
 {
     int rc;
     *psize = 0;
@@ -429,18 +545,35 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
     int64_t cpu = (st->slot_set & (1u << SLOT_CPU)) ? (int64_t) st->slots[SLOT_CPU] : -1;
     res->cpu = cpu;
     int32_t cpu32 = (int32_t) cpu;
+    int loss = 0;
     if (st->slot_set & (1u << SLOT_DISCARDED)) {
         uint64_t d = st->slots[SLOT_DISCARDED];
-        res->discarded += (int64_t) (*have_disc ? d - *prev_disc : d);
+        uint64_t inc = *have_disc ? d - *prev_disc : d;
+        res->discarded += (int64_t) inc;
+        loss |= inc != 0;
         *prev_disc = d;
         *have_disc = 1;
     }
     if (st->slot_set & (1u << SLOT_SEQ_NUM)) {
         uint64_t s = st->slots[SLOT_SEQ_NUM];
-        if (*have_seq && s > *prev_seq + 1)
+        if (*have_seq && s > *prev_seq + 1) {
             res->lost_packets += (int64_t) (s - *prev_seq - 1);
+            loss = 1;
+        }
         *prev_seq = s;
         *have_seq = 1;
+    }
+    {   /* the loss window: the events were dropped after the previous packet ended */
+        uint64_t b = (st->slot_set & (1u << SLOT_TS_BEGIN)) ? st->slots[SLOT_TS_BEGIN] : st->clock;
+        uint64_t e = (st->slot_set & (1u << SLOT_TS_END)) ? st->slots[SLOT_TS_END] : b;
+        if (loss) {
+            if (!res->has_loss)
+                res->loss_begin = (int64_t) (*have_end ? *prev_end : b);
+            res->loss_end = (int64_t) e;
+            res->has_loss = 1;
+        }
+        *prev_end = e;
+        *have_end = 1;
     }
     st->limit = content_size;
     st->avail = packet_size / 8;
@@ -470,8 +603,9 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
             return rc;
         }
         if (st->store) {
-            int64_t t = (int64_t) ts, o = order_base + res->events;
-            if (buf_put8(&cls->ts, &t) || buf_put4(&cls->cpu, &cpu32) || buf_put8(&cls->order, &o))
+            int64_t t = (int64_t) ts;
+            int32_t ci = sc->class_of_id[id];
+            if (buf_put8(&cls->ts, &t) || buf_put4(&cls->cpu, &cpu32) || buf_put4(&L->seq, &ci))
                 return DEC_ENOMEM;
             cls->rows++;
             res->stored++;
@@ -482,7 +616,7 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
     return 0;
 }
 
-int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len, int64_t order_base,
+int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len,
                       ctf_result *res, ctf_damage *damage, int32_t damage_cap)
 {
     dstate st;
@@ -498,8 +632,8 @@ int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len, int64_t ord
         res->status = DEC_ENOMEM;
         return DEC_ENOMEM;
     }
-    uint64_t prev_disc = 0, prev_seq = 0;
-    int have_disc = 0, have_seq = 0;
+    uint64_t prev_disc = 0, prev_seq = 0, prev_end = 0;
+    int have_disc = 0, have_seq = 0, have_end = 0;
     size_t off = 0;
     int status = 0;
     while (off < len) {
@@ -507,8 +641,8 @@ int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len, int64_t ord
         int64_t events_before = res->events, stored_before = res->stored;
         uint64_t psize = 0;
         int64_t err_off = (int64_t) off;
-        int rc = decode_packet(L, &st, buf, len, off, order_base, res, &psize, &err_off,
-                               &prev_disc, &have_disc, &prev_seq, &have_seq);
+        int rc = decode_packet(L, &st, buf, len, off, res, &psize, &err_off,
+                               &prev_disc, &have_disc, &prev_seq, &have_seq, &prev_end, &have_end);
         if (rc == 0) {
             off += psize;
             continue;
@@ -554,10 +688,167 @@ void ctf_release_class(ctf_class *c)
 {
     release_buf(&c->ts);
     release_buf(&c->cpu);
-    release_buf(&c->order);
     for (int32_t j = 0; j < c->ncols; j++) {
         release_buf(&c->cols[j].main);
         release_buf(&c->cols[j].aux);
+        release_buf(&c->cols[j].dict);
+        intern_t *t = c->cols[j].intern;
+        if (t) {
+            free(t->slots);
+            free(t->hashes);
+            free(t);
+            c->cols[j].intern = NULL;
+        }
     }
     c->rows = 0;
+}
+
+/* --- time order across streams ------------------------------------------------------ */
+
+typedef struct {
+    int64_t ts;
+    int32_t stream;
+} head;
+
+static inline int head_less(const head *a, const head *b)
+{
+    return a->ts < b->ts || (a->ts == b->ts && a->stream < b->stream);
+}
+
+static void sift_down(head *h, int32_t n, int32_t i)
+{
+    head x = h[i];
+    for (;;) {
+        int32_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        int32_t m = (l + 1 < n && head_less(&h[l + 1], &h[l])) ? l + 1 : l;
+        if (!head_less(&h[m], &x))
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
+}
+
+int ctf_merge(int32_t nstreams, const int32_t *const *seq, const int64_t *nseq,
+              const int32_t *const *part_of, int32_t nparts, const int64_t *const *ts,
+              const int32_t *cls, const int32_t *src, int32_t *name, int32_t *const *rows_src)
+{
+    int64_t *pcur = calloc((size_t) nparts + 1, sizeof *pcur);
+    int64_t *scur = calloc((size_t) nstreams + 1, sizeof *scur);
+    int64_t *trow = calloc((size_t) nparts + 1, sizeof *trow);   /* rows per table, <= nparts tables */
+    head *h = malloc(((size_t) nstreams + 1) * sizeof *h);
+    int rc = 0;
+    if (!pcur || !scur || !trow || !h) {
+        rc = -2;
+        goto out;
+    }
+    int32_t n = 0;
+    for (int32_t s = 0; s < nstreams; s++) {
+        if (nseq[s] > 0) {
+            int32_t p = part_of[s][seq[s][0]];
+            h[n].ts = ts[p][0];
+            h[n].stream = s;
+            n++;
+        }
+    }
+    for (int32_t i = n / 2 - 1; i >= 0; i--)
+        sift_down(h, n, i);
+    int64_t k = 0;
+    while (n > 0) {
+        int32_t s = h[0].stream;
+        int64_t t = h[0].ts;
+        /* take this stream's events while it stays first */
+        const int32_t *sq = seq[s];
+        const int32_t *po = part_of[s];
+        int64_t i = scur[s], end = nseq[s];
+        int64_t limit_ts = n > 1 ? h[1].ts : INT64_MAX;
+        int32_t limit_s = n > 1 ? h[1].stream : INT32_MAX;
+        if (n > 2 && head_less(&h[2], &h[1])) {
+            limit_ts = h[2].ts;
+            limit_s = h[2].stream;
+        }
+        for (;;) {
+            int32_t p = po[sq[i]];
+            int32_t tb = cls[p];
+            name[k++] = tb;
+            rows_src[tb][trow[tb]++] = src[p];
+            pcur[p]++;
+            i++;
+            if (i == end)
+                break;
+            int32_t q = po[sq[i]];
+            int64_t nt = ts[q][pcur[q]];
+            if (nt < t) {
+                rc = -1;   /* not in time order */
+                goto out;
+            }
+            t = nt;
+            if (t > limit_ts || (t == limit_ts && s > limit_s))
+                break;
+        }
+        scur[s] = i;
+        if (i == end) {
+            h[0] = h[--n];
+        } else {
+            h[0].ts = t;
+        }
+        if (n > 0)
+            sift_down(h, n, 0);
+    }
+out:
+    free(pcur);
+    free(scur);
+    free(trow);
+    free(h);
+    return rc;
+}
+
+int ctf_gather(int32_t elsize, int32_t nsrc, const void *const *srcs, const int32_t *which,
+                int64_t n, void *dst)
+{
+    int64_t *cur = calloc((size_t) nsrc + 1, sizeof *cur);
+    if (!cur)
+        return -1;
+#define GATHER(T)                                                    \
+    do {                                                             \
+        T *d = dst;                                                  \
+        for (int64_t i = 0; i < n; i++) {                            \
+            int32_t w = which[i];                                    \
+            d[i] = ((const T *) srcs[w])[cur[w]++];                  \
+        }                                                            \
+    } while (0)
+    switch (elsize) {
+    case 1: GATHER(uint8_t); break;
+    case 2: GATHER(uint16_t); break;
+    case 4: GATHER(uint32_t); break;
+    case 8: GATHER(uint64_t); break;
+    default: free(cur); return -1;
+    }
+#undef GATHER
+    free(cur);
+    return 0;
+}
+
+int ctf_events(int64_t n, const int32_t *name, int32_t ntables, const int64_t *const *ts,
+                const int32_t *const *cpu, const int64_t *const *pid, const int64_t *const *tid,
+                const int32_t *const *proc, int64_t *ots, int32_t *ocpu, int64_t *opid,
+                int64_t *otid, int32_t *oproc, int64_t *orow)
+{
+    int64_t *cur = calloc((size_t) ntables + 1, sizeof *cur);
+    if (!cur)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = name[i];
+        int64_t r = cur[t]++;
+        ots[i] = ts[t][r];
+        ocpu[i] = cpu[t][r];
+        opid[i] = pid[t][r];
+        otid[i] = tid[t][r];
+        oproc[i] = proc[t][r];
+        orow[i] = r;
+    }
+    free(cur);
+    return 0;
 }

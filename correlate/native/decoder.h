@@ -25,7 +25,10 @@ enum {
 };
 
 /* column kinds */
-enum { COL_I64 = 0, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64 };
+/* COL_CODE: a string interned per column: main = int32 code per row, aux = the dictionary's
+ * bytes, dict = int64 end offset of each dictionary entry (procname: a handful of values) */
+enum { COL_I64 = 0, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64,
+       COL_CODE };
 
 /* special slots an OP_INT may write (dest = -1 - slot) */
 enum {
@@ -66,6 +69,8 @@ typedef struct {
     int32_t kind;
     ctf_buf main;   /* values (8 bytes/row) or offsets (int64, rows+1) */
     ctf_buf aux;    /* string bytes or list values */
+    ctf_buf dict;   /* COL_CODE: dictionary entry ends (int64) */
+    void *intern;   /* COL_CODE: the decoder's hash of the dictionary */
 } ctf_col;
 
 typedef struct {
@@ -73,7 +78,7 @@ typedef struct {
     int32_t wanted;         /* 0: walk over it, store nothing */
     int32_t ncols;
     ctf_col *cols;
-    ctf_buf ts, cpu, order;
+    ctf_buf ts, cpu;
     const ctf_op *ops;      /* payload program (specific context + fields), OP_END ended */
     int64_t rows;
 } ctf_class;
@@ -97,6 +102,7 @@ typedef struct {
     int64_t start, end;           /* raw clock values, inclusive; end < 0: none */
     int32_t partial;
     int32_t clock_freq_is_ns;     /* unused by C, informative */
+    ctf_buf seq;                  /* int32 class index of each stored event, stream order */
 } ctf_layout;
 
 typedef struct {
@@ -114,13 +120,35 @@ typedef struct {
     int64_t instance_id;
     int64_t discarded;            /* sum of events_discarded increments */
     int64_t lost_packets;         /* gaps in packet_seq_num */
+    int64_t loss_begin, loss_end; /* raw clock: from the end of the packet before the first
+                                     packet reporting a loss to the end of the last one */
+    int32_t has_loss;
     int32_t ndamage;              /* damage records written (max cap) */
     int32_t status;               /* first error status (0 if none) */
     int64_t error_offset;
 } ctf_result;
 
-int ctf_decode_stream(ctf_layout *layout, const uint8_t *buf, size_t len, int64_t order_base,
+int ctf_decode_stream(ctf_layout *layout, const uint8_t *buf, size_t len,
                       ctf_result *res, ctf_damage *damage, int32_t damage_cap);
+
+/* Time order across streams (each already in time order): a k-way merge by (timestamp,
+ * stream index). Stream s's events are seq[s][0..nseq[s]) (local class indexes, mapped to
+ * parts by part_of[s]); part p's timestamps are ts[p], it belongs to table cls[p] and is
+ * source src[p] of that table. Writes the table of every event in time order (name) and,
+ * per table, the source of each of its rows in time order (rows_src[table]).
+ * Returns 0, or -1 when a stream is not in time order (the caller sorts instead). */
+int ctf_merge(int32_t nstreams, const int32_t *const *seq, const int64_t *nseq,
+              const int32_t *const *part_of, int32_t nparts, const int64_t *const *ts,
+              const int32_t *cls, const int32_t *src, int32_t *name, int32_t *const *rows_src);
+/* dst[i] = the next element of source which[i] (sources consumed in order); elsize 1/2/4/8.
+ * ctf_gather and ctf_events return 0, or -1 when out of memory. */
+int ctf_gather(int32_t elsize, int32_t nsrc, const void *const *srcs, const int32_t *which,
+                int64_t n, void *dst);
+/* The events table: row i is the next row of table name[i]. */
+int ctf_events(int64_t n, const int32_t *name, int32_t ntables, const int64_t *const *ts,
+                const int32_t *const *cpu, const int64_t *const *pid, const int64_t *const *tid,
+                const int32_t *const *proc, int64_t *ots, int32_t *ocpu, int64_t *opid,
+                int64_t *otid, int32_t *oproc, int64_t *orow);
 void ctf_free_buf(void *p);
 void ctf_release_class(ctf_class *c);
 

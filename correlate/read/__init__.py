@@ -44,7 +44,8 @@ Kernel event and field names are canonical (LTTng-modules spelling) whatever the
 see :mod:`correlate.names`. ``trace.table()`` accepts either spelling.
 
 ``trace.discarded``: per stream ``path, stream_class_id, stream_id, cpu,
-discarded_events, lost_packets`` (from packet contexts); a
+discarded_events, lost_packets`` (from packet contexts) and ``begin, end`` (nullable,
+CLOCK_MONOTONIC ns: the window of packets around the losses, ``<NA>`` without loss); a
 :class:`DiscardedEventsWarning` sums them when nonzero.
 
 ``trace.clock``: :class:`correlate.read.model.Clock`; ``trace.clock.offset_ns`` turns a

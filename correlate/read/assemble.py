@@ -3,6 +3,12 @@
 Every event carries an ordering key (stream index, position in stream); tables and the
 events table are sorted by ``(timestamp, key)``, so the order is the same whichever backend
 decoded the trace and ties between streams are broken the same way every time.
+
+When the native decoder read every trace, its streams (each in time order) are merged in C
+(:func:`correlate.read.fast.merge`): that gives the table of every event in time order and,
+per table, which part each row comes from, so class columns are gathered once into time
+order and the events table is one more pass, with no sort. Otherwise (babeltrace2 read a
+trace, or a stream is out of order) the keys are sorted.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from correlate.read.model import BOOL, ENUM, FLOAT, INT, OBJ, STR, UINT, ClassPart, Column
+
+DOMAINS = ["kernel", "ust"]
 
 # pid/tid sources per domain, in order of preference (first present wins).
 _PID_SOURCES = {"ust": ("vpid", "pid"), "kernel": ("pid", "vpid", "perf_pid")}
@@ -169,10 +177,129 @@ def _merge(pieces: list[object], sizes: list[int], idx: np.ndarray | None) -> ob
     return out if idx is None else out.take(idx)
 
 
+class MergedOrder:
+    """The time order the native merge found: the table (index in sorted names) of each event."""
+
+    def __init__(self, name: np.ndarray, domains: dict[str, str]) -> None:
+        self.name = name
+        self.domains = domains
+
+
+Order = dict[str, tuple[str, np.ndarray]] | MergedOrder
+
+
 def build_tables(
     parts: list[ClassPart], columns: frozenset[str] | None
-) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[str, np.ndarray]]]:
-    """Per canonical name: the time-sorted table, and (domain, sorted ordering keys)."""
+) -> tuple[dict[str, pd.DataFrame], Order]:
+    """Per canonical name the time-sorted table, and the order of the events table to come.
+
+    Column data of ``parts`` is released as it is consumed.
+    """
+    merged = _build_merged(parts, columns)
+    if merged is not None:
+        return merged
+    return _build_sorted(parts, columns)
+
+
+def _build_merged(parts: list[ClassPart], columns: frozenset[str] | None
+                  ) -> tuple[dict[str, pd.DataFrame], Order] | None:
+    """Tables from a k-way merge of the native streams; None when it does not apply."""
+    if not parts or any(p.stream is None for p in parts):
+        return None
+    from correlate.read import fast
+
+    streams = sorted({id(p.stream): p.stream for p in parts}.values(),
+                     key=lambda s: s.index)  # type: ignore[union-attr]
+    if len({s.index for s in streams}) != len(streams):
+        return None
+    sidx = {id(s): k for k, s in enumerate(streams)}
+    names = sorted({p.canonical for p in parts})
+    tix = {n: i for i, n in enumerate(names)}
+    groups: list[list[ClassPart]] = [[] for _ in names]
+    table = np.empty(len(parts), np.int32)
+    src = np.empty(len(parts), np.int32)
+    width = [0] * len(streams)
+    for p in parts:
+        k = sidx[id(p.stream)]
+        width[k] = max(width[k], p.local + 1)
+    part_of = [np.full(w, -1, np.int32) for w in width]
+    for k, p in enumerate(parts):
+        g = tix[p.canonical]
+        table[k], src[k] = g, len(groups[g])
+        groups[g].append(p)
+        part_of[sidx[id(p.stream)]][p.local] = k
+    # every stored event must belong to a part of exactly its size (the C merge trusts it)
+    for k, s in enumerate(streams):
+        counts = np.bincount(s.seq, minlength=width[k]) if len(s.seq) else np.zeros(width[k])
+        if len(counts) != width[k] or int(s.seq.min(initial=0)) < 0:
+            return None
+        sizes = np.zeros(width[k], np.int64)
+        for p in parts:
+            if p.stream is s:
+                sizes[p.local] = len(p)
+        if not np.array_equal(counts, sizes):
+            return None
+    rows = [sum(len(p) for p in grp) for grp in groups]
+    result = fast.merge(streams, part_of, [p.timestamp for p in parts], table, src, rows)
+    if result is None:
+        return None
+    name, rows_src = result
+    tables: dict[str, pd.DataFrame] = {}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for g, tname in enumerate(names):
+            group = groups[g]
+            cols = [part_columns(p, columns) for p in group]
+            _release(group)
+            sizes = [len(c["timestamp"]) for c in cols]  # type: ignore[arg-type]
+            colnames = list(dict.fromkeys(c for d in cols for c in d))
+            which = rows_src[g]
+            out = list(pool.map(lambda c, _w=which, _s=sizes, _cols=cols: _gather(
+                [d.get(c) for d in _cols], _s, _w), colnames))
+            del cols
+            tables[tname] = pd.DataFrame(dict(zip(colnames, out, strict=True)), copy=False)
+    return tables, MergedOrder(name, {n: groups[tix[n]][0].domain for n in names})
+
+
+def _release(group: list[ClassPart]) -> None:
+    """Drop a part's column data once its table holds it (the parts are not used again)."""
+    for p in group:
+        p.contexts = {}
+        p.payload = {}
+
+
+def _gather(pieces: list[object], sizes: list[int], which: np.ndarray) -> object:
+    """One column in time order: row i is the next row of ``pieces[which[i]]``."""
+    from correlate.read import fast
+
+    if len(pieces) == 1 and pieces[0] is not None:
+        return pieces[0]  # one stream: already in time order
+    present = [p for p in pieces if p is not None]
+    if len(present) == len(pieces):
+        if all(isinstance(p, np.ndarray) and p.dtype.kind in "iufb" for p in present) \
+                and len({p.dtype for p in present}) == 1:  # type: ignore[union-attr]
+            return fast.gather(present, which)  # type: ignore[arg-type]
+        if all(isinstance(p, pd.Categorical) for p in present):
+            cats = sorted(set().union(*(p.categories for p in present)))  # type: ignore
+            pos = {c: i for i, c in enumerate(cats)}
+            codes = []
+            for p in present:
+                lut = np.asarray([pos[c] for c in p.categories] + [-1],  # type: ignore
+                                 dtype=np.int32)
+                codes.append(lut[np.asarray(p.codes)])  # type: ignore[union-attr]
+            return pd.Categorical.from_codes(fast.gather(codes, which), categories=cats,
+                                             validate=False)
+    idx = np.empty(len(which), np.int64)
+    start = 0
+    for k, n in enumerate(sizes):
+        idx[which == k] = np.arange(start, start + n)
+        start += n
+    return _merge(pieces, sizes, idx)
+
+
+def _build_sorted(
+    parts: list[ClassPart], columns: frozenset[str] | None
+) -> tuple[dict[str, pd.DataFrame], Order]:
+    """Tables by sorting ordering keys; the events order is (domain, sorted keys) per table."""
     by_name: dict[str, list[ClassPart]] = {}
     for p in parts:
         by_name.setdefault(p.canonical, []).append(p)
@@ -185,8 +312,8 @@ def build_tables(
             sizes = [len(p) for p in group]
             ts = np.concatenate([p.timestamp for p in group]) if len(group) > 1 \
                 else group[0].timestamp
-            order = np.concatenate([p.order for p in group]) if len(group) > 1 \
-                else group[0].order
+            order = np.concatenate([p.ordering() for p in group]) if len(group) > 1 \
+                else group[0].ordering()
             idx: np.ndarray | None = time_order(ts, order)
             if np.array_equal(idx, np.arange(len(idx))):
                 idx = None
@@ -200,10 +327,11 @@ def build_tables(
     return tables, keys
 
 
-def build_events(
-    tables: dict[str, pd.DataFrame], keys: dict[str, tuple[str, np.ndarray]]
-) -> pd.DataFrame:
+def build_events(tables: dict[str, pd.DataFrame], keys: Order) -> pd.DataFrame:
     """The one time-ordered table across every stream and class."""
+    if isinstance(keys, MergedOrder) and tables:
+        return _merged_events(tables, keys)
+    assert not isinstance(keys, MergedOrder)
     names = list(tables)
     if not names:
         return pd.DataFrame({
@@ -244,3 +372,29 @@ def build_events(
         "row": rows[idx],
     }, copy=False)
     return out
+
+
+def _merged_events(tables: dict[str, pd.DataFrame], order: MergedOrder) -> pd.DataFrame:
+    from correlate.read import fast
+
+    names = list(tables)
+    procs = [tables[n]["procname"].array for n in names]
+    cats = sorted(set().union(*(p.categories for p in procs)))  # type: ignore[attr-defined]
+    pos = {c: i for i, c in enumerate(cats)}
+    codes = []
+    for p in procs:
+        lut = np.asarray([pos[c] for c in p.categories] + [-1], dtype=np.int32)  # type: ignore
+        codes.append(lut[np.asarray(p.codes)])  # type: ignore[attr-defined]
+    col = {c: [tables[n][c].to_numpy() for n in names] for c in ("timestamp", "cpu", "pid", "tid")}
+    out = fast.events(order.name, col["timestamp"], col["cpu"], col["pid"], col["tid"], codes)
+    dom = np.asarray([DOMAINS.index(order.domains[n]) for n in names], dtype=np.int8)
+    return pd.DataFrame({
+        "timestamp": out["timestamp"],
+        "name": pd.Categorical.from_codes(order.name, categories=names, validate=False),
+        "domain": pd.Categorical.from_codes(dom[order.name], categories=DOMAINS, validate=False),
+        "cpu": out["cpu"],
+        "pid": out["pid"],
+        "tid": out["tid"],
+        "procname": pd.Categorical.from_codes(out["procname"], categories=cats, validate=False),
+        "row": out["row"],
+    }, copy=False)

@@ -300,10 +300,21 @@ def read(trace: TraceDir, stream_base: int, opts: Options) -> SourceResult:
                         clock = TraceClock(str(trace.path), cc.name or "", freq, offset_ns,
                                            bool(cc.origin_is_unix_epoch))
                 stream_discards(msg.stream)
-            elif t is DiscEv:
-                stream_discards(msg.stream).discarded_events += int(msg.count or 0)
-            elif t is DiscPk:
-                stream_discards(msg.stream).lost_packets += int(msg.count or 0)
+            elif t is DiscEv or t is DiscPk:
+                d = stream_discards(msg.stream)
+                if t is DiscEv:
+                    d.discarded_events += int(msg.count or 0)
+                else:
+                    d.lost_packets += int(msg.count or 0)
+                sc = msg.stream.cls
+                if (sc.discarded_events_have_default_clock_snapshots if t is DiscEv
+                        else sc.discarded_packets_have_default_clock_snapshots):
+                    b = msg.beginning_default_clock_snapshot.value
+                    e = msg.end_default_clock_snapshot.value
+                    if freq != 1_000_000_000:
+                        b, e = b * 1_000_000_000 // freq, e * 1_000_000_000 // freq
+                    d.begin = b if d.begin is None else min(d.begin, b)
+                    d.end = e if d.end is None else max(d.end, e)
     except bt2._Error as e:
         text = str(e)
         causes = [str(c.message) for c in e] if hasattr(e, "__iter__") else []

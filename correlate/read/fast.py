@@ -26,11 +26,11 @@ from correlate.read.bt2source import Options, SourceResult, label_of
 from correlate.read.discover import TraceDir
 from correlate.read.model import (
     ENUM,
-    ORDER_SHIFT,
     ClassPart,
     Column,
     Damage,
     StreamDiscards,
+    StreamSeq,
     TraceClock,
 )
 from usdk.errors import CorruptTraceError, NativeVersionError
@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -129,6 +129,9 @@ class _Native:
     def release(self) -> None:
         for i in range(len(self.L.classes)):
             lib.ctf_release_class(ffi.addressof(self.classes[i]))
+        if self.c.seq.data != ffi.NULL:
+            lib.ctf_free_buf(self.c.seq.data)
+            self.c.seq.data = ffi.NULL
 
 
 def _raw(ns: int, freq: int, up: bool = True) -> int:
@@ -180,6 +183,27 @@ def _arrow_str(arr: pa.Array) -> Any:
         return pd.array(arr.to_pylist(), dtype=STR_DTYPE)
 
 
+def _codes(col: Any, rows: int, damaged: bool) -> pd.Categorical:
+    """An interned string column (codes + dictionary) as a Categorical of the used values."""
+    codes = _take(col.main, np.int32)[:rows]
+    ends = _take(col.dict, np.int64)
+    data = _take(col.aux, np.uint8).tobytes()
+    if len(ends) == 0:
+        return pd.Categorical.from_codes(codes, categories=[])
+    starts = np.concatenate([[0], ends[:-1]])
+    words = [data[b:e].decode("utf-8", "replace") for b, e in zip(starts.tolist(), ends.tolist(),
+                                                                    strict=True)]
+    # every entry is used unless a damaged packet's rows were dropped
+    used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
+        else [True] * len(words)
+    cats = sorted({w for w, u in zip(words, used, strict=True) if u})
+    pos = {c: i for i, c in enumerate(cats)}
+    lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
+    if not np.array_equal(lut, np.arange(len(lut))):
+        codes = np.take(lut, codes)
+    return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+
+
 def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
     ends = _take(col.main, np.int64)[:rows]
     vals = _take(col.aux, dtype).tolist()
@@ -191,14 +215,20 @@ def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
     return out
 
 
-def _enum_labels(values: np.ndarray, enum: tsdl.Enum) -> dict[int, str]:
-    out = {}
-    from correlate.read.assemble import small_unique
+class _EnumLabels(dict):  # type: ignore[type-arg]
+    """value -> label of an enumeration, made for the values the assembler finds."""
 
-    for u in small_unique(values)[0].tolist():
-        labels = [lab for lab, lo, hi in enum.mappings if lo <= u <= hi]
-        out[int(u)] = label_of(int(u), labels)
-    return out
+    def __init__(self, enum: tsdl.Enum) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def __missing__(self, value: int) -> str:
+        labels = [lab for lab, lo, hi in self.enum.mappings if lo <= value <= hi]
+        self[value] = label = label_of(value, labels)
+        return label
+
+    def get(self, value: int, default: object = None) -> str:  # type: ignore[override]
+        return self[value]
 
 
 def read(trace: TraceDir, stream_base: int, opts: Options,
@@ -217,6 +247,8 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             raise CorruptTraceError(f"native decoder cannot read this metadata: {e}",
                                     path=str(trace.metadata)) from None
         return None, f"layout not handled natively: {e}"
+    freq = L.clock.freq if L.clock else 1_000_000_000
+
     def one(i: int) -> tuple[list[ClassPart], StreamDiscards | None, list[Damage], int]:
         path = trace.streams[i]
         size = path.stat().st_size
@@ -230,8 +262,7 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
                     mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 mm.madvise(mmap.MADV_SEQUENTIAL)
                 ptr = ffi.from_buffer("uint8_t[]", mm)
-                status = lib.ctf_decode_stream(
-                    nat.c, ptr, size, (stream_base + i) << ORDER_SHIFT, res, dmg, DAMAGE_CAP)
+                status = lib.ctf_decode_stream(nat.c, ptr, size, res, dmg, DAMAGE_CAP)
                 del ptr
             if status and not opts.partial:
                 raise CorruptTraceError(STATUS.get(status, f"decoder status {status}"),
@@ -242,7 +273,11 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             sid = int(res.instance_id) if "stream_instance_id" in text else i
             disc = StreamDiscards(str(path), int(res.stream_class_id), sid, int(res.cpu),
                                   int(res.discarded), int(res.lost_packets))
-            return _parts(nat, L, str(trace.path)), disc, damage, size
+            if res.has_loss:
+                disc.begin = _ns(int(res.loss_begin), freq)
+                disc.end = _ns(int(res.loss_end), freq)
+            stream = StreamSeq(stream_base + i, _take(nat.c.seq, np.int32))
+            return _parts(nat, L, str(trace.path), stream, bool(status)), disc, damage, size
         finally:
             nat.release()
 
@@ -271,7 +306,12 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
                         sum(len(p) for p in parts)), ""
 
 
-def _parts(nat: _Native, L: lay.Layout, path: str) -> list[ClassPart]:
+def _ns(raw: int, freq: int) -> int:
+    return raw if freq == 1_000_000_000 else raw * 1_000_000_000 // freq
+
+
+def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
+           damaged: bool) -> list[ClassPart]:
     freq = L.clock.freq if L.clock else 1_000_000_000
     parts = []
     for i, cl in enumerate(L.classes):
@@ -283,7 +323,7 @@ def _parts(nat: _Native, L: lay.Layout, path: str) -> list[ClassPart]:
         if freq != 1_000_000_000:
             ts = (ts.astype(object) * 1_000_000_000 // freq).astype(np.int64)
         part = ClassPart(cl.name, cl.canonical, L.domain, L.tracer, path, ts,
-                         _take(c.order, np.int64), _take(c.cpu, np.int32))
+                         None, _take(c.cpu, np.int32), stream=stream, local=i)
         for j, spec in enumerate(cl.columns):
             col = c.cols[j]
             if spec.ccol == lay.COL_I64:
@@ -294,6 +334,8 @@ def _parts(nat: _Native, L: lay.Layout, path: str) -> list[ClassPart]:
                 data = _take(col.main, np.float64)
             elif spec.ccol == lay.COL_STR:
                 data = _strings(col, rows)
+            elif spec.ccol == lay.COL_CODE:
+                data = _codes(col, rows, damaged)
             elif spec.ccol == lay.COL_LIST_F64:
                 data = _lists(col, rows, np.float64)
             elif spec.ccol == lay.COL_LIST_I64:
@@ -302,7 +344,74 @@ def _parts(nat: _Native, L: lay.Layout, path: str) -> list[ClassPart]:
                 data = _lists(col, rows, np.uint64)
             column = Column(spec.kind, data)
             if spec.kind == ENUM and spec.enum is not None:
-                column.labels = _enum_labels(data, spec.enum)
+                column.labels = _EnumLabels(spec.enum)
             (part.contexts if spec.context else part.payload)[spec.name] = column
         parts.append(part)
     return parts
+
+
+# --- time order across streams, in C (used by correlate.read.assemble) -------------------
+
+def _ptrs(ctype: str, arrays: list[np.ndarray]) -> Any:
+    return ffi.new(f"{ctype} *[]", [ffi.from_buffer(f"{ctype}[]", a) for a in arrays])
+
+
+def merge(streams: list[StreamSeq], part_of: list[np.ndarray], ts: list[np.ndarray],
+          table: np.ndarray, src: np.ndarray, rows: list[int]) -> tuple[np.ndarray,
+                                                                       list[np.ndarray]] | None:
+    """k-way merge of time-ordered streams; see ``ctf_merge`` in decoder.h.
+
+    Returns (table of each event in time order, per table the source part of each row), or
+    None when a stream is not in time order.
+    """
+    n = sum(len(s.seq) for s in streams)
+    name = np.empty(n, dtype=np.int32)
+    rows_src = [np.empty(r, dtype=np.int32) for r in rows]
+    seqs = [np.ascontiguousarray(s.seq, dtype=np.int32) for s in streams]
+    nseq = np.asarray([len(q) for q in seqs], dtype=np.int64)
+    ts = [np.ascontiguousarray(t, dtype=np.int64) for t in ts]
+    table = np.ascontiguousarray(table, dtype=np.int32)
+    src = np.ascontiguousarray(src, dtype=np.int32)
+    rc = lib.ctf_merge(len(seqs), _ptrs("int32_t", seqs), ffi.from_buffer("int64_t[]", nseq),
+                       _ptrs("int32_t", part_of), len(ts), _ptrs("int64_t", ts),
+                       ffi.from_buffer("int32_t[]", table), ffi.from_buffer("int32_t[]", src),
+                       ffi.from_buffer("int32_t[]", name), _ptrs("int32_t", rows_src))
+    if rc == -2:
+        raise MemoryError("correlate: out of memory merging streams")
+    return None if rc else (name, rows_src)
+
+
+def gather(pieces: list[np.ndarray], which: np.ndarray) -> np.ndarray:
+    """Row i: the next row of ``pieces[which[i]]`` (pieces of one dtype, 1/2/4/8 bytes)."""
+    dtype = pieces[0].dtype
+    pieces = [np.ascontiguousarray(p) for p in pieces]
+    out = np.empty(len(which), dtype=dtype)
+    srcs = ffi.new("void *[]", [ffi.from_buffer(p) for p in pieces])
+    if lib.ctf_gather(dtype.itemsize, len(pieces), srcs,
+                      ffi.from_buffer("int32_t[]", which), len(which),
+                      ffi.from_buffer(out)) != 0:
+        raise MemoryError("correlate: out of memory gathering a column")
+    return out
+
+
+def events(name: np.ndarray, ts: list[np.ndarray], cpu: list[np.ndarray], pid: list[np.ndarray],
+           tid: list[np.ndarray], proc: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The events table's columns from the per-table columns, in ``name``'s order."""
+    n = len(name)
+    out = {"timestamp": np.empty(n, np.int64), "cpu": np.empty(n, np.int32),
+           "pid": np.empty(n, np.int64), "tid": np.empty(n, np.int64),
+           "procname": np.empty(n, np.int32), "row": np.empty(n, np.int64)}
+    name = np.ascontiguousarray(name, np.int32)
+    keep = [[np.ascontiguousarray(a, dt) for a in arrays]  # alive during the call
+            for arrays, dt in ((ts, np.int64), (cpu, np.int32), (pid, np.int64),
+                               (tid, np.int64), (proc, np.int32))]
+    rc = lib.ctf_events(
+        n, ffi.from_buffer("int32_t[]", name), len(ts),
+        _ptrs("int64_t", keep[0]), _ptrs("int32_t", keep[1]), _ptrs("int64_t", keep[2]),
+        _ptrs("int64_t", keep[3]), _ptrs("int32_t", keep[4]),
+        *(ffi.from_buffer(f"{t}[]", out[k]) for k, t in (
+            ("timestamp", "int64_t"), ("cpu", "int32_t"), ("pid", "int64_t"),
+            ("tid", "int64_t"), ("procname", "int32_t"), ("row", "int64_t"))))
+    if rc != 0:
+        raise MemoryError("correlate: out of memory building the events table")
+    return out

@@ -42,6 +42,19 @@ class Column:
 
 
 @dataclass
+class StreamSeq:
+    """The stored events of one stream in stream (time) order, as decoded natively.
+
+    ``seq[i]`` is the class index (in the decoder's layout) of the stream's i-th stored
+    event; ``index`` is the stream's global ordering index (ties between streams break by
+    it). The assembler merges streams into time order from these in C.
+    """
+
+    index: int
+    seq: np.ndarray  # int32
+
+
+@dataclass
 class ClassPart:
     """The events of one event class from one CTF trace, in decoding order."""
 
@@ -51,13 +64,23 @@ class ClassPart:
     tracer: str  # "lttng-ust" | "lttng-modules" | "perf" | other env tracer_name
     trace_path: str
     timestamp: np.ndarray  # int64 CLOCK_MONOTONIC ns
-    order: np.ndarray  # int64 (stream index << ORDER_SHIFT) | position in stream
+    order: np.ndarray | None  # int64 (stream index << ORDER_SHIFT) | position in stream
     cpu: np.ndarray  # int32
     contexts: dict[str, Column] = field(default_factory=dict)
     payload: dict[str, Column] = field(default_factory=dict)
+    stream: StreamSeq | None = None  # native parts: their stream, ``order`` made on demand
+    local: int = -1  # native parts: class index in ``stream.seq``
 
     def __len__(self) -> int:
         return len(self.timestamp)
+
+    def ordering(self) -> np.ndarray:
+        """The ordering keys (made from the stream's sequence for native parts)."""
+        if self.order is None:
+            assert self.stream is not None
+            pos = np.flatnonzero(self.stream.seq == self.local)
+            self.order = (np.int64(self.stream.index) << np.int64(ORDER_SHIFT)) | pos
+        return self.order
 
 
 @dataclass
@@ -70,6 +93,8 @@ class StreamDiscards:
     cpu: int
     discarded_events: int
     lost_packets: int
+    begin: int | None = None  # CLOCK_MONOTONIC ns: end of the packet before the first loss
+    end: int | None = None  # CLOCK_MONOTONIC ns: end of the last packet reporting a loss
 
 
 @dataclass(frozen=True)

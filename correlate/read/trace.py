@@ -227,12 +227,22 @@ class Trace:
 
     @property
     def discarded(self) -> pd.DataFrame:
-        """Per stream: path, stream_class_id, stream_id, cpu, discarded_events, lost_packets."""
+        """Per stream: path, stream_class_id, stream_id, cpu, discarded_events, lost_packets,
+        begin, end.
+
+        ``begin``/``end`` (nullable Int64, CLOCK_MONOTONIC ns) bound when the stream lost
+        events: from the end of the packet before the first packet reporting a loss (its
+        own ``timestamp_begin`` when it is the stream's first) to the ``timestamp_end`` of
+        the last one (for lost packets alone: the ``timestamp_begin`` of the packet after
+        the gap), like babeltrace2's discarded-events/packets messages. ``<NA>`` when the
+        stream lost nothing.
+        """
         rows = [d.__dict__ for d in self._discards]
         df = pd.DataFrame(rows, columns=["path", "stream_class_id", "stream_id", "cpu",
-                                         "discarded_events", "lost_packets"])
+                                         "discarded_events", "lost_packets", "begin", "end"])
         return df.astype({"stream_class_id": np.int64, "stream_id": np.int64, "cpu": np.int32,
-                          "discarded_events": np.int64, "lost_packets": np.int64})
+                          "discarded_events": np.int64, "lost_packets": np.int64,
+                          "begin": "Int64", "end": "Int64"})
 
     # --- export ---------------------------------------------------------------------
 

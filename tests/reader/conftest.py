@@ -34,3 +34,13 @@ def mixed_trace(sessiond: None, gen_exe: Path, tmp_path_factory: pytest.TempPath
         pytest.skip("kernel tier: perf or tracefs syscall events missing")
     return record.record(gen_exe, tmp_path_factory.mktemp("mixed"), ["op", "2", "3000", "3"],
                          perf_events=record.PERF_EVENTS)
+
+
+@pytest.fixture(scope="session")
+def multi_packet_trace(sessiond: None, gen_exe: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``ust_trace`` but with 64 KiB sub-buffers, so that every stream holding events
+    has several packets wherever the scheduler ran the threads (8 of them hold the whole
+    recording: nothing is discarded)."""
+    return record.record(gen_exe, tmp_path_factory.mktemp("multi"), ["all", "3", "400", "0"],
+                         subbuf="64k", num_subbuf=8)

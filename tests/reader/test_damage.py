@@ -48,10 +48,10 @@ def test_truncated_stream_names_file_and_offset(ust_trace: Path, tmp_path: Path,
 
 
 @pytest.mark.integration
-def test_corrupted_packet_header_partial_read_keeps_good_packets(ust_trace: Path,
+def test_corrupted_packet_header_partial_read_keeps_good_packets(multi_packet_trace: Path,
                                                                  tmp_path: Path) -> None:
-    full = correlate.open(ust_trace, backend="native")
-    dst, stream = _copy(ust_trace, tmp_path)
+    full = correlate.open(multi_packet_trace, backend="native")
+    dst, stream = _copy(multi_packet_trace, tmp_path)
     data = bytearray(stream.read_bytes())
     data[0:4] = b"\0\0\0\0"  # magic of the first packet
     stream.write_bytes(bytes(data))

@@ -61,3 +61,31 @@ def test_discarded_events_counted_like_babeltrace2(
     with pytest.warns(correlate.DiscardedEventsWarning):
         t = assert_same(out)
     assert t.discarded["discarded_events"].sum() > 0
+    # each stream that lost events says when: a window inside the trace, NA elsewhere
+    lossy = t.discarded[t.discarded["discarded_events"] > 0]
+    assert lossy["begin"].notna().all() and (lossy["begin"] <= lossy["end"]).all()
+    ts = t.events["timestamp"]
+    assert (lossy["begin"] >= ts.min() - 10**9).all() and (lossy["end"] <= ts.max() + 10**9).all()
+    clean = t.discarded[(t.discarded["discarded_events"] == 0)
+                        & (t.discarded["lost_packets"] == 0)]
+    assert clean[["begin", "end"]].isna().all().all()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fixture", ["ust_trace", "multi_packet_trace", "mixed_trace"])
+def test_merged_streams_equal_sorted_keys(fixture: str, request: pytest.FixtureRequest,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C k-way merge of streams gives the tables and events table sorting keys gives."""
+    from correlate.read import assemble
+
+    path = request.getfixturevalue(fixture)
+    merged = correlate.open(path, backend="native")
+    assert isinstance(merged._keys, assemble.MergedOrder)
+    monkeypatch.setattr(assemble, "_build_merged", lambda parts, columns: None)
+    monkeypatch.setattr(assemble, "_release", lambda group: None)
+    keyed = correlate.open(path, backend="native")
+    assert not isinstance(keyed._keys, assemble.MergedOrder)
+    assert merged.names == keyed.names
+    for name in keyed.names:
+        pd.testing.assert_frame_equal(merged.table(name), keyed.table(name), check_exact=True)
+    pd.testing.assert_frame_equal(merged.events, keyed.events, check_exact=True)

@@ -146,7 +146,9 @@ def test_ust_and_perf_kernel_events_in_one_time_base(mixed_trace: Path, backend:
         assert (enter["count"].to_numpy()[rows[w]] == 1).all()
     assert (t.discarded["discarded_events"] >= 0).all()
     assert set(t.discarded.columns) == {"path", "stream_class_id", "stream_id", "cpu",
-                                        "discarded_events", "lost_packets"}
+                                        "discarded_events", "lost_packets", "begin", "end"}
+    lossless = (t.discarded["discarded_events"] == 0) & (t.discarded["lost_packets"] == 0)
+    assert t.discarded.loc[lossless, ["begin", "end"]].isna().all().all()
 
 
 @pytest.mark.unit
