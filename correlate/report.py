@@ -44,6 +44,7 @@ import pandas as pd
 
 from correlate.analysis import Analysis
 from correlate.syscalls import WRITE_SYSCALLS
+from correlate.tables import categorical, from_codes, ranks
 
 __all__ = [
     "ATTRIBUTE_COLUMNS", "REPORT_COLUMNS", "SYSCALL_COLUMNS", "attribute_table",
@@ -149,10 +150,9 @@ def filter_spans(fig: pd.DataFrame, ops: Sequence[str] = (), pids: Sequence[int]
     """Rows of ``fig`` whose op matches a pattern of ``ops`` (fnmatch), pid, procname."""
     keep = np.ones(len(fig), dtype=bool)
     if ops:
-        names = fig["op"].astype(str).to_numpy()
-        uniq = pd.unique(names)
+        uniq = [str(u) for u in pd.unique(fig["op"])]
         ok = [u for u in uniq if any(fnmatch.fnmatchcase(u, p) for p in ops)]
-        keep &= np.isin(names, ok)
+        keep &= fig["op"].isin(ok).to_numpy()
     if pids:
         keep &= fig["pid"].isin(list(pids)).to_numpy()
     if procnames:
@@ -182,9 +182,14 @@ def _grouped(fig: pd.DataFrame, by: str, figures: list[str]) -> pd.DataFrame:
 
 
 def _ints(df: pd.DataFrame) -> pd.DataFrame:
-    """Round float figures to integers; a missing figure stays missing (nullable Int64)."""
+    """Round float figures to integers; a missing figure stays missing (nullable Int64).
+
+    Categorical (coded) text columns become plain strings: report tables are for people.
+    """
     for c in df.columns:
-        if df[c].dtype.kind == "f":
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str)
+        elif df[c].dtype.kind == "f":
             v = df[c].round()
             df[c] = v.astype(np.int64) if not v.isna().any() else v.astype("Int64")
         elif df[c].dtype.kind == "i" and c not in ("pid", "tid", "span", "parent", "depth"):
@@ -193,26 +198,63 @@ def _ints(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _files(a: Analysis, fig: pd.DataFrame, by: str) -> pd.Series:
+    """Files each group's ext4 writes touched (path, else ``ino:N``), sorted, ``;``-joined.
+
+    Works on integer (group, file) codes; strings are made only for the distinct files and
+    joined once per group.
+    """
     w = a.writes
     if len(w) == 0:
         return pd.Series([""] * len(fig), index=fig.index, dtype=object)
-    name = w["path"].astype(object).where(w["path"].notna(),
-                                          "ino:" + w["ino"].astype(str)).to_numpy(dtype=object)
     span = w["span"].to_numpy()
+    has_path = w["path"].notna().to_numpy()
+    p_codes, p_uniq = pd.factorize(w["path"].to_numpy(dtype=object)[has_path])
+    i_uniq, i_rank = ranks(w["ino"].to_numpy())
+    fid = (len(p_uniq) + i_rank).astype(np.int64)
+    fid[has_path] = p_codes
+    fnames = np.asarray([*map(str, p_uniq), *(f"ino:{i}" for i in i_uniq)], dtype=object)
     sp = a.spans
-    keys = {"op": ["op"], "process": ["pid", "procname"], "span": ["span"]}[by]
+    row = np.maximum(span, 0)
     if by == "span":
-        k = pd.DataFrame({"span": span})
+        keep = span >= 0
+        key, fid = span[keep].astype(np.int64), fid[keep]
+        labels: Any = None
+    elif by == "op":
+        op = categorical(sp["op"]) if len(sp) else pd.Categorical([])
+        labels = [*map(str, op.categories), NO_SPAN]
+        key = np.where(span >= 0, np.asarray(op.codes)[row] if len(sp) else 0,
+                       len(labels) - 1).astype(np.int64)
+    else:  # process: (pid, procname) of the span (span 0's for writes outside spans)
+        proc = categorical(sp["procname"])
+        pk = sp["pid"].to_numpy().astype(np.int64) * (len(proc.categories) + 1) + np.asarray(
+            proc.codes)
+        codes, uniq_pk = pd.factorize(pk[row])
+        cats = list(proc.categories)
+        labels = [(int(k // (len(cats) + 1)), str(cats[int(k % (len(cats) + 1))]))
+                  for k in uniq_pk]
+        key = codes.astype(np.int64)
+    pairs = np.unique(key * len(fnames) + fid)
+    k_u, f_u = pairs // len(fnames), pairs % len(fnames)
+    name_rank = np.empty(len(fnames), dtype=np.int64)
+    name_rank[np.argsort(fnames.astype(str), kind="stable")] = np.arange(len(fnames))
+    o = np.lexsort((name_rank[f_u], k_u))
+    k_u, names = k_u[o], fnames[f_u[o]]
+    cut = np.flatnonzero(np.diff(k_u)) + 1
+    starts = np.concatenate([[0], cut]) if len(k_u) else np.zeros(0, dtype=np.int64)
+    joined = [";".join(part) for part in np.split(names, cut)] if len(k_u) else []
+    group_keys = k_u[starts]
+    if by == "span":
+        text = np.full(len(sp), "", dtype=object)
+        text[group_keys] = joined
+        vals = text[fig["span"].to_numpy()]
+    elif by == "op":
+        found = {labels[k]: j for k, j in zip(group_keys, joined, strict=True)}
+        vals = np.asarray([found.get(str(o), "") for o in fig["op"]], dtype=object)
     else:
-        ok = span >= 0
-        k = pd.DataFrame({c: sp[c].to_numpy()[np.maximum(span, 0)] for c in keys})
-        if by == "op":
-            k.loc[~ok, "op"] = NO_SPAN
-    k["file"] = name
-    k = k.drop_duplicates().sort_values([*keys, "file"])
-    joined = k.groupby(keys, sort=True)["file"].agg(";".join)
-    merged = fig[keys].merge(joined.reset_index(), on=keys, how="left")["file"]
-    return pd.Series(merged.fillna("").to_numpy(dtype=object), index=fig.index)
+        found = {labels[k]: j for k, j in zip(group_keys, joined, strict=True)}
+        vals = np.asarray([found.get((int(p), str(n)), "") for p, n in zip(
+            fig["pid"], fig["procname"], strict=True)], dtype=object)
+    return pd.Series(vals, index=fig.index, dtype=object)
 
 
 def _unattributed_row(a: Analysis, figures: list[str]) -> pd.DataFrame | None:
@@ -277,14 +319,16 @@ def syscall_breakdown(a: Analysis, by: str = "op", **filters: Any) -> pd.DataFra
     sc = a.syscalls
     sp = a.spans
     span = sc["span"].to_numpy()
-    frame = pd.DataFrame({"syscall": sc["syscall"].to_numpy(dtype=object),
+    frame = pd.DataFrame({"syscall": categorical(sc["syscall"]),
                           "dur": sc["duration"].to_numpy(dtype=np.float64, na_value=np.nan),
                           "err": (sc["ret"].to_numpy(dtype=np.float64, na_value=0) < 0)})
     if by == "process":
-        frame["pid"] = sc["pid"].to_numpy()
+        pid = sc["pid"].to_numpy()
+        frame["pid"] = pid
         procname = sc.groupby("pid")["procname"].agg(
-            lambda s: next((v for v in s if v), ""))
-        frame["procname"] = procname.reindex(frame["pid"]).to_numpy(dtype=object)
+            lambda s: next((str(v) for v in s if isinstance(v, str) and v), ""))
+        names = categorical(procname.to_numpy(dtype=object))
+        frame["procname"] = names.take(np.searchsorted(procname.index.to_numpy(), pid))
         keys = ["pid", "procname"]
         if filters.get("pids"):
             frame = frame[frame["pid"].isin(filters["pids"])]
@@ -298,15 +342,17 @@ def syscall_breakdown(a: Analysis, by: str = "op", **filters: Any) -> pd.DataFra
             keep = filter_spans(sp, **filters)["span"].to_numpy()
             frame = frame[frame["span"].isin(keep)]
     else:
-        ops_of = (sp["op"].to_numpy(dtype=object) if len(sp)
-                  else np.array([NO_SPAN], dtype=object))
-        frame["op"] = np.where(span >= 0, ops_of[np.maximum(span, 0)], NO_SPAN)
+        op = categorical(sp["op"]) if len(sp) else pd.Categorical([])
+        labels = [*map(str, op.categories), NO_SPAN]
+        codes = np.where(span >= 0, np.asarray(op.codes)[np.maximum(span, 0)] if len(sp)
+                         else 0, len(labels) - 1)
+        frame["op"] = from_codes(codes, labels)
         keys = ["op"]
         if filters.get("ops"):
-            ops = [o for o in pd.unique(frame["op"])
+            ops = [o for o in labels
                    if any(fnmatch.fnmatchcase(o, p) for p in filters["ops"])]
             frame = frame[frame["op"].isin(ops)]
-    g = frame.groupby([*keys, "syscall"], sort=True)
+    g = frame.groupby([*keys, "syscall"], sort=True, observed=True)
     out = pd.DataFrame({
         "count": g.size(),
         "errors": g["err"].sum(),
