@@ -1,4 +1,5 @@
 /* usdk's CTF 1.8 packet decoder; see decoder.h. */
+#define _GNU_SOURCE /* mremap */
 #include "decoder.h"
 
 #include <stdlib.h>
@@ -20,26 +21,75 @@ typedef struct {
     int store;
 } dstate;
 
+/* Buffer memory: a 64-byte header (the mapping's length, 0 for malloc) before the data.
+ * Small buffers come from malloc; from BIG_BUF on, from mmap, grown with mremap (no copy)
+ * and backed by huge pages where the kernel allows. ctf_free_buf releases either. */
+#define BUF_HDR 64
+#define BIG_BUF ((size_t) 1 << 20)
+#define MAP_STEP ((size_t) 2 << 20)
+
+static void blk_free(char *data)
+{
+    if (!data)
+        return;
+    char *base = data - BUF_HDR;
+    size_t maplen;
+    memcpy(&maplen, base, sizeof maplen);
+    if (maplen)
+        munmap(base, maplen);
+    else
+        free(base);
+}
+
+static char *blk_resize(char *data, size_t used, size_t cap)
+{
+    size_t need = cap + BUF_HDR;
+    char *base = data ? data - BUF_HDR : NULL;
+    size_t oldmap = 0;
+    if (base)
+        memcpy(&oldmap, base, sizeof oldmap);
+    if (need < BIG_BUF && !oldmap) {
+        char *nb = realloc(base, need);
+        if (!nb)
+            return NULL;
+        size_t zero = 0;
+        memcpy(nb, &zero, sizeof zero);
+        return nb + BUF_HDR;
+    }
+    size_t maplen = (need + MAP_STEP - 1) / MAP_STEP * MAP_STEP;
+    char *nb;
+    if (oldmap) {
+        nb = mremap(base, oldmap, maplen, MREMAP_MAYMOVE);
+        if (nb == MAP_FAILED)
+            return NULL;
+    } else {
+        nb = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (nb == MAP_FAILED)
+            return NULL;
+        if (base) {
+            memcpy(nb + BUF_HDR, data, used);
+            free(base);
+        }
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(nb, maplen, MADV_HUGEPAGE);
+#endif
+    memcpy(nb, &maplen, sizeof maplen);
+    return nb + BUF_HDR;
+}
+
 static int buf_reserve(ctf_buf *b, size_t extra)
 {
     if (b->len + extra <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 65536;
+    size_t cap = b->cap ? b->cap : 65536 - BUF_HDR;
     while (cap < b->len + extra)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
+        cap = (cap + BUF_HDR) * 2 - BUF_HDR;
+    char *p = blk_resize(b->data, b->len, cap);
     if (!p)
         return -1;
     b->data = p;
     b->cap = cap;
-#ifdef MADV_HUGEPAGE
-    if (cap >= ((size_t) 4 << 20)) {   /* big column buffers: fewer page faults */
-        uintptr_t lo = ((uintptr_t) p + 4095) & ~(uintptr_t) 4095;
-        uintptr_t hi = ((uintptr_t) p + cap) & ~(uintptr_t) 4095;
-        if (hi > lo)
-            madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
-    }
-#endif
     return 0;
 }
 
@@ -305,11 +355,29 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 return rc;
             break;
         case OP_INT: {
-            if ((rc = align_to(st, op->align)))
-                return rc;
             uint64_t v;
-            if ((rc = read_bits(st, op->size, op->big_endian, &v)))
-                return rc;
+            uint64_t pos = st->pos, a = (uint64_t) op->align;
+            int size = op->size;
+            if (a > 1)
+                pos = (a & (a - 1)) ? (pos + a - 1) / a * a : (pos + a - 1) & ~(a - 1);
+            if (!(pos & 7) && !op->big_endian && pos + (uint64_t) size <= st->limit
+                && (size == 64 || size == 32 || size == 16 || size == 8)) {
+                /* the common case: a little-endian, byte-aligned, whole-byte integer */
+                const uint8_t *p = st->base + (pos >> 3);
+                switch (size) {
+                case 8: v = p[0]; break;
+                case 16: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
+                case 32: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
+                default: memcpy(&v, p, 8); break;
+                }
+                st->pos = pos + (uint64_t) size;
+            } else {
+                if (pos > st->limit)
+                    return DEC_OVERRUN;
+                st->pos = pos;
+                if ((rc = read_bits(st, size, op->big_endian, &v)))
+                    return rc;
+            }
             if (op->clock)
                 clock_update(st, v, op->size);
             int64_t sv = op->is_signed ? sign_extend(v, op->size) : (int64_t) v;
@@ -674,12 +742,12 @@ int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len,
 
 void ctf_free_buf(void *p)
 {
-    free(p);
+    blk_free(p);
 }
 
 static void release_buf(ctf_buf *b)
 {
-    free(b->data);
+    blk_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
