@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import correlate
-from lab.vm import GuestResult, LabBuild, run
+from lab.vm import REPO, GuestResult, LabBuild, run
 
 pytestmark = pytest.mark.lab
 
@@ -100,3 +102,53 @@ def test_hung_guest_is_killed_and_its_console_kept(
     assert time.monotonic() - start < 60, "the hung guest was not killed at its timeout"
     assert "lab-hang-marker" in result.console, result.failure_report()
     assert "did not power off within" in result.failure_report()
+
+
+# The figures both kernel backends must agree on for the same workload. Timing (fsync_ns),
+# asynchronous writeback and file naming (paths with lttng's openat, inodes with perf) are
+# inherent differences, not compared.
+EQUIVALENT = ["count", "write_syscalls", "write_bytes", "write_bytes_asked", "ext4_write_begin",
+              "ext4_bytes", "fsyncs"]
+
+
+@pytest.mark.kernel
+def test_lttng_backend_in_guest_equals_perf_backend_on_host(
+    guest: GuestResult, tmp_path: Path,
+) -> None:
+    """Same workload, recorded with the ``lttng`` backend in the guest and the ``perf`` backend
+    here: the correlator gives the same per-operation figures."""
+    from correlate.analysis import Analysis
+    from correlate.report import attribute_table
+
+    name = "test_record_cli_lttng_backend_ext4_syscalls_pmu"
+    guest_trace = guest.out_dir / "traces" / name
+    w = json.loads((guest.out_dir / "traces" / f"{name}.workload.json").read_text())
+    work = tmp_path / "files"
+    work.mkdir()
+    fstype = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(work)], capture_output=True,
+                            text=True).stdout.strip()
+    if fstype != "ext4":
+        pytest.skip(f"the host's {work} is on {fstype or 'an unknown fs'}, not ext4")
+    host_trace = tmp_path / "perf-trace"
+    usdk = Path(sys.executable).with_name("usdk")
+    r = subprocess.run(
+        [str(usdk), "record", "--kernel-backend", "perf", "--ext4", "--syscalls", "io",
+         "--pmu", "task-clock,page-faults", "-o", str(host_trace), "--",
+         sys.executable, str(REPO / "tests/lab/guest/workload.py"), str(work), "--usdk",
+         f"--ops={w['ops']}", f"--writes={w['writes_per_op']}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+
+    def figures(trace: Path) -> dict[str, int]:
+        table = attribute_table(Analysis(correlate.open(trace, progress=False)))
+        row = table[table["op"] == "usdk_lab:op"]
+        assert len(row) == 1, table.to_string()
+        out = {c: int(row.iloc[0][c]) for c in EQUIVALENT}
+        out["files"] = len(str(row.iloc[0]["files"]).split(";"))
+        return out
+
+    lttng_figures, perf_figures = figures(guest_trace), figures(host_trace)
+    n = w["ops"] * w["writes_per_op"]
+    assert lttng_figures == perf_figures
+    assert lttng_figures["write_syscalls"] == n and lttng_figures["files"] == w["ops"]
