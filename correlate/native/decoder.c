@@ -209,8 +209,9 @@ static inline void clock_update(dstate *st, uint64_t v, int size)
     st->clock = (st->clock & ~mask) | v;
 }
 
-/* The dictionary of a COL_CODE column: open addressing over codes, plus the last code
- * (a stream's procname rarely changes from one event to the next). */
+/* The dictionary of a COL_CODE (strings) or COL_ENUM (integers) column: open addressing
+ * over codes, plus the last code (a stream's procname rarely changes from one event to the
+ * next, an enumeration has a handful of values). */
 typedef struct {
     int32_t *slots;      /* code + 1, 0 = empty */
     uint64_t *hashes;    /* per code */
@@ -227,14 +228,17 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h ^ n;
 }
 
-static inline int entry_is(const ctf_col *c, int32_t code, const uint8_t *p, size_t n)
+/* key: bytes p[0..n) (COL_CODE) or the value v (COL_ENUM) */
+static inline int entry_is(const ctf_col *c, int32_t code, const uint8_t *p, size_t n, int64_t v)
 {
-    const int64_t *ends = (const int64_t *) c->dict.data;
-    int64_t b = code ? ends[code - 1] : 0;
-    return (size_t) (ends[code] - b) == n && memcmp(c->aux.data + b, p, n) == 0;
+    const int64_t *d = (const int64_t *) c->dict.data;
+    if (c->kind == COL_ENUM)
+        return d[code] == v;
+    int64_t b = code ? d[code - 1] : 0;
+    return (size_t) (d[code] - b) == n && memcmp(c->aux.data + b, p, n) == 0;
 }
 
-static int intern_put(ctf_col *c, const uint8_t *p, size_t n)
+static int intern_put(ctf_col *c, const uint8_t *p, size_t n, int64_t v)
 {
     intern_t *t = c->intern;
     if (!t) {
@@ -245,10 +249,11 @@ static int intern_put(ctf_col *c, const uint8_t *p, size_t n)
         c->intern = t;
     }
     int32_t code = -1;
-    if (t->last >= 0 && entry_is(c, t->last, p, n)) {
+    if (t->last >= 0 && entry_is(c, t->last, p, n, v)) {
         code = t->last;
     } else {
-        uint64_t h = hash_bytes(p, n);
+        uint64_t h = c->kind == COL_ENUM ? ((uint64_t) v * 0x9E3779B97F4A7C15ULL) >> 7
+                                         : hash_bytes(p, n);
         if ((size_t) (t->n + 1) * 2 > t->cap) {   /* grow (and build) the table */
             size_t cap = t->cap ? t->cap * 2 : 16;
             int32_t *slots = calloc(cap, sizeof *slots);
@@ -273,21 +278,26 @@ static int intern_put(ctf_col *c, const uint8_t *p, size_t n)
         size_t i = (size_t) h & (t->cap - 1);
         while (t->slots[i]) {
             int32_t k = t->slots[i] - 1;
-            if (t->hashes[k] == h && entry_is(c, k, p, n)) {
+            if (t->hashes[k] == h && entry_is(c, k, p, n, v)) {
                 code = k;
                 break;
             }
             i = (i + 1) & (t->cap - 1);
         }
         if (code < 0) {
-            if (buf_reserve(&c->aux, n))
-                return DEC_ENOMEM;
-            if (n)
-                memcpy(c->aux.data + c->aux.len, p, n);
-            c->aux.len += n;
-            int64_t end = (int64_t) c->aux.len;
-            if (buf_put8(&c->dict, &end))
-                return DEC_ENOMEM;
+            if (c->kind == COL_ENUM) {
+                if (buf_put8(&c->dict, &v))
+                    return DEC_ENOMEM;
+            } else {
+                if (buf_reserve(&c->aux, n))
+                    return DEC_ENOMEM;
+                if (n)
+                    memcpy(c->aux.data + c->aux.len, p, n);
+                c->aux.len += n;
+                int64_t end = (int64_t) c->aux.len;
+                if (buf_put8(&c->dict, &end))
+                    return DEC_ENOMEM;
+            }
             code = t->n++;
             t->hashes[code] = h;
             t->slots[i] = code + 1;
@@ -301,7 +311,9 @@ static int intern_put(ctf_col *c, const uint8_t *p, size_t n)
 static inline int put_string(ctf_col *c, const uint8_t *p, size_t n)
 {
     if (c->kind == COL_CODE)
-        return intern_put(c, p, n);
+        return intern_put(c, p, n, 0);
+    if (c->kind == COL_ENUM)
+        return DEC_BAD_LAYOUT;
     if (buf_reserve(&c->aux, n))
         return DEC_ENOMEM;
     if (n)
@@ -386,10 +398,14 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
             if (op->dest >= 0) {
                 if (st->store && op->dest < st->cls->ncols) {
                     ctf_col *c = &st->cls->cols[op->dest];
-                    if (c->kind == COL_CODE)
+                    if (c->kind == COL_ENUM) {
+                        if ((rc = intern_put(c, NULL, 0, sv)))
+                            return rc;
+                    } else if (c->kind == COL_CODE) {
                         return DEC_BAD_LAYOUT;
-                    if (buf_put8(&c->main, &sv))
+                    } else if (buf_put8(&c->main, &sv)) {
                         return DEC_ENOMEM;
+                    }
                 }
             } else if (op->dest != DEST_NONE && -1 - op->dest < NSLOTS) {
                 st->slots[-1 - op->dest] = v;
@@ -405,7 +421,7 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 return rc;
             if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
                 double d;
-                if (st->cls->cols[op->dest].kind == COL_CODE)
+                if (st->cls->cols[op->dest].kind >= COL_CODE)
                     return DEC_BAD_LAYOUT;
                 if (op->size == 32) {
                     float f;
@@ -467,7 +483,7 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 return DEC_OVERRUN;
             ctf_col *c = (op->dest >= 0 && st->store && op->dest < st->cls->ncols)
                              ? &st->cls->cols[op->dest] : NULL;
-            if (c && c->kind == COL_CODE)
+            if (c && c->kind >= COL_CODE)
                 return DEC_BAD_LAYOUT;
             if (n > 0 && (rc = align_to(st, op->align)))
                 return rc;
@@ -540,7 +556,7 @@ static void snap_restore(ctf_layout *L, const snapshot *s)
         for (int32_t j = 0; j < c->ncols; j++) {
             c->cols[j].main.len = s->lens[k++];
             size_t aux = s->lens[k++];
-            if (c->cols[j].kind != COL_CODE)   /* a dictionary only grows */
+            if (c->cols[j].kind < COL_CODE)   /* a dictionary only grows */
                 c->cols[j].aux.len = aux;
         }
     }

@@ -26,9 +26,11 @@ enum {
 
 /* column kinds */
 /* COL_CODE: a string interned per column: main = int32 code per row, aux = the dictionary's
- * bytes, dict = int64 end offset of each dictionary entry (procname: a handful of values) */
+ * bytes, dict = int64 end offset of each dictionary entry (procname: a handful of values).
+ * COL_ENUM: an integer interned per column: main = int32 code per row, dict = int64 value
+ * of each entry (enumerations). */
 enum { COL_I64 = 0, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64,
-       COL_CODE };
+       COL_CODE, COL_ENUM };
 
 /* special slots an OP_INT may write (dest = -1 - slot) */
 enum {
@@ -69,8 +71,8 @@ typedef struct {
     int32_t kind;
     ctf_buf main;   /* values (8 bytes/row) or offsets (int64, rows+1) */
     ctf_buf aux;    /* string bytes or list values */
-    ctf_buf dict;   /* COL_CODE: dictionary entry ends (int64) */
-    void *intern;   /* COL_CODE: the decoder's hash of the dictionary */
+    ctf_buf dict;   /* COL_CODE: dictionary entry ends, COL_ENUM: values (int64) */
+    void *intern;   /* COL_CODE/COL_ENUM: the decoder's hash of the dictionary */
 } ctf_col;
 
 typedef struct {

@@ -303,7 +303,10 @@ def read(trace: TraceDir, stream_base: int, opts: Options) -> SourceResult:
             elif t is DiscEv or t is DiscPk:
                 d = stream_discards(msg.stream)
                 if t is DiscEv:
-                    d.discarded_events += int(msg.count or 0)
+                    # babeltrace2 counts the difference of the packets' 64-bit counters, which
+                    # LTTng sometimes steps back by a few: sum modulo 2**64 (the stream's last
+                    # counter, as the native decoder reads it), never ~2**64 per step back
+                    d.discarded_events = (d.discarded_events + int(msg.count or 0)) % (1 << 64)
                 else:
                     d.lost_packets += int(msg.count or 0)
                 sc = msg.stream.cls

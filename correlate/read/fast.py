@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -204,6 +204,24 @@ def _codes(col: Any, rows: int, damaged: bool) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=cats, validate=False)
 
 
+def _enum(col: Any, rows: int, damaged: bool, enum: tsdl.Enum) -> pd.Categorical:
+    """An enumeration column (codes + the value of each code) as a Categorical of labels."""
+    codes = _take(col.main, np.int32)[:rows]
+    values = _take(col.dict, np.int64)
+    if not enum.base.signed:
+        values = values.view(np.uint64)
+    labels = _EnumLabels(enum)
+    words = [labels[v] for v in values.tolist()]
+    used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
+        else [True] * len(words)
+    cats = sorted({w for w, u in zip(words, used, strict=True) if u})
+    pos = {c: i for i, c in enumerate(cats)}
+    lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
+    if not np.array_equal(lut, np.arange(len(lut))):
+        codes = np.take(lut, codes)
+    return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+
+
 def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
     ends = _take(col.main, np.int64)[:rows]
     vals = _take(col.aux, dtype).tolist()
@@ -336,6 +354,9 @@ def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
                 data = _strings(col, rows)
             elif spec.ccol == lay.COL_CODE:
                 data = _codes(col, rows, damaged)
+            elif spec.ccol == lay.COL_ENUM:
+                assert spec.enum is not None
+                data = _enum(col, rows, damaged, spec.enum)
             elif spec.ccol == lay.COL_LIST_F64:
                 data = _lists(col, rows, np.float64)
             elif spec.ccol == lay.COL_LIST_I64:
@@ -343,8 +364,6 @@ def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
             else:
                 data = _lists(col, rows, np.uint64)
             column = Column(spec.kind, data)
-            if spec.kind == ENUM and spec.enum is not None:
-                column.labels = _EnumLabels(spec.enum)
             (part.contexts if spec.context else part.payload)[spec.name] = column
         parts.append(part)
     return parts

@@ -22,7 +22,8 @@ from correlate.read.model import ENUM, FLOAT, INT, OBJ, STR, UINT
 
 # keep in sync with correlate/native/decoder.h
 OP_END, OP_ALIGN, OP_INT, OP_FLOAT, OP_STRING, OP_TEXT, OP_LIST, OP_JUMP, OP_JUMP_OUT = range(9)
-COL_I64, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64, COL_CODE = range(8)
+(COL_I64, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64, COL_CODE,
+ COL_ENUM) = range(9)
 # string columns the decoder interns into dictionary codes (they become categoricals)
 INTERNED = ("procname",)
 (SLOT_MAGIC, SLOT_STREAM_ID, SLOT_EVENT_ID, SLOT_CONTENT_SIZE, SLOT_PACKET_SIZE, SLOT_SEQ_NUM,
@@ -266,6 +267,8 @@ class _Compiler:
             if keep and kinds is not None:
                 if context and col in INTERNED and kinds[1] == COL_STR:
                     kinds = (kinds[0], COL_CODE)
+                elif kinds[0] == ENUM:  # the decoder codes values; labels per code later
+                    kinds = (ENUM, COL_ENUM)
                 cols.append(ColumnSpec(col, kinds[0], kinds[1],
                                        ft if isinstance(ft, tsdl.Enum) else None, context))
         return cols
