@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     record = [
         *usdk_cli,
         "record",
-        "--track",
+        "--ust",
+        "kvstore:*",
+        "--ust",
+        "usdk:*",
         "--ext4",
         "--syscalls",
         "io",
