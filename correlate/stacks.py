@@ -201,31 +201,65 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
     # Thread rank of each query (-1: a thread with no span boundary), by lookup table.
     lo, hi = int(tids[0]), int(tids[-1])
     if hi - lo < (1 << 23):
-        lut = np.full(hi - lo + 2, -1, dtype=np.int32)
+        lut = np.full(hi - lo + 2, -1, dtype=np.int32)  # last entry: "not a span thread"
         lut[(tids - lo).astype(np.intp)] = np.arange(len(tids), dtype=np.int32)
-        inside = (tid >= lo) & (tid <= hi)
-        q_rank = lut[np.where(inside, tid - lo, hi - lo + 1).astype(np.intp)]
+        at = tid - lo
+        np.clip(at, -1, hi - lo + 1, out=at)
+        q_rank = lut[at]
+        del at
     else:
         r = np.minimum(np.searchsorted(tids, tid), len(tids) - 1)
         q_rank = np.where(tids[r] == tid, r, -1).astype(np.int32)
+    s_pid = f["pid"].to_numpy()
+    span = f["span"].to_numpy()
+    pid_of = np.zeros(len(tids), dtype=s_pid.dtype)
+    pid_of[s_rank] = s_pid
+    if not np.array_equal(pid_of[s_rank], s_pid):
+        return _span_at_general(f, tids, s_rank, q_rank, ev_pid, t, t0)
+    # One process per thread id among the boundaries (no tid reuse): a query of another
+    # process is no span thread; decided on the tiny per-thread table, before sorting.
+    if len(ev_pid) and (ev_pid >= 0).any():
+        other = (pid_of[np.maximum(q_rank, 0)] != ev_pid) & (ev_pid >= 0)
+        q_rank[other] = -1
+    # Keys (thread rank << 43 | time): each thread's boundaries start with a sentinel at
+    # time 0 (span -1) and the table ends with one, so a search needs no validity check.
+    first = np.flatnonzero(np.r_[True, s_rank[1:] != s_rank[:-1]])
+    s_key = (s_rank.astype(np.int64) << _TIME_BITS) | (s_t - t0)
+    s_key = np.append(np.insert(s_key, first, s_rank[first].astype(np.int64) << _TIME_BITS),
+                      np.iinfo(np.int64).max)
+    span = np.append(np.insert(span, first, -1), -1)
+    # searchsorted is ~10x faster on sorted queries (each search starts at the last), and
+    # so is the gather that follows: work in (thread, time) order, scatter back once.
+    if len(tids) < (1 << 15) and np.all(t[1:] >= t[:-1]):
+        o = np.argsort(q_rank.astype(np.int16), kind="stable")  # radix pass
+        counts = np.bincount(q_rank + 1, minlength=len(tids) + 1)
+        qk = t[o]
+        qk -= t0
+        qk |= np.repeat(np.arange(-1, len(tids), dtype=np.int64) << _TIME_BITS, counts)
+    else:
+        q_key = (q_rank.astype(np.int64) << _TIME_BITS) | (t - t0)  # rank -1: negative
+        o = np.argsort(q_key, kind="stable")
+        qk = q_key[o]
+    pos = np.searchsorted(s_key, qk, side="right")
+    pos -= 1  # -1 (a negative key: no span thread) is the end sentinel
+    out[o] = span[pos]
+    return out
+
+
+def _span_at_general(f: pd.DataFrame, tids: np.ndarray, s_rank: np.ndarray,
+                     q_rank: np.ndarray, ev_pid: np.ndarray, t: np.ndarray, t0: int
+                     ) -> np.ndarray:
+    """:func:`span_at` when a thread id has boundaries of several processes (tid reuse)."""
+    s_t = f["timestamp"].to_numpy()
     s_key = (s_rank.astype(np.int64) << _TIME_BITS) | (s_t - t0)
     q_key = (q_rank.astype(np.int64) << _TIME_BITS) | (t - t0)  # rank -1: negative key
-    # searchsorted is ~10x faster on sorted queries (each search starts at the last), and
-    # so are the gathers that follow: work in (thread, time) order, scatter back once.
-    if np.all(q_key[1:] >= q_key[:-1]):
-        o = None
-    elif len(tids) < (1 << 15) and np.all(t[1:] >= t[:-1]):
-        o = np.argsort(q_rank.astype(np.int16), kind="stable")  # radix pass
-    else:
-        o = np.argsort(q_key, kind="stable")
-    qk = q_key if o is None else q_key[o]
+    o = np.argsort(q_key, kind="stable")
+    qk = q_key[o]
     pos = np.searchsorted(s_key, qk, side="right") - 1
     pos_c = np.maximum(pos, 0)
     ok = (pos >= 0) & ((s_key[pos_c] >> _TIME_BITS) == (qk >> _TIME_BITS)) & (qk >= 0)
-    q_pid = ev_pid if o is None else ev_pid[o]
+    q_pid = ev_pid[o]
     ok &= (f["pid"].to_numpy()[pos_c] == q_pid) | (q_pid < 0)
-    res = np.where(ok, f["span"].to_numpy()[pos_c], -1)
-    if o is None:
-        return res.astype(np.int64, copy=False)
-    out[o] = res
+    out = np.full(len(t), -1, dtype=np.int64)
+    out[o] = np.where(ok, f["span"].to_numpy()[pos_c], -1)
     return out
