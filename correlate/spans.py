@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from correlate.tables import (
+    Tables,
     as_tables,
     categorical,
     column,
@@ -98,6 +99,12 @@ def span_events(trace: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     Entries carry the captured arguments as ``arg_*`` columns, exits ``ret``/``exc_type``.
     """
     tabs = as_tables(trace)
+    if "span_events" not in tabs.derived:
+        tabs.derived["span_events"] = _span_events(tabs)
+    return tabs.derived["span_events"]
+
+
+def _span_events(tabs: Tables) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     entries: list[pd.DataFrame] = []
     exits: list[pd.DataFrame] = []
     switches: list[pd.DataFrame] = []

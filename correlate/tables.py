@@ -39,6 +39,8 @@ class Tables:
         self.source = source
         self._cache: dict[str, pd.DataFrame | None] = {}
         self._names: list[str] | None = None
+        self.derived: dict[str, Any] = {}
+        """Results the state layer derives from these tables once (e.g. span events)."""
 
     def names(self) -> list[str]:
         """Canonical names of the event classes the trace holds (sorted)."""
@@ -223,8 +225,17 @@ def time_thread_order(ts: np.ndarray, tid: np.ndarray) -> np.ndarray:
     ts = np.asarray(ts, dtype=np.int64)
     tid = np.asarray(tid)
     d = ts[1:] - ts[:-1]
-    if np.all(d >= 0) and np.all((d > 0) | (tid[1:] >= tid[:-1])):
-        return np.arange(n)  # already in (time, thread) order: the common case
+    if np.all(d >= 0):  # time-ordered already (the common case): order the ties only
+        idx = np.arange(n)
+        tie = d == 0
+        if not np.any(tie & (tid[1:] < tid[:-1])):
+            return idx
+        inv = np.zeros(n, dtype=bool)
+        inv[1:] |= tie
+        inv[:-1] |= tie
+        sub = idx[inv]
+        idx[inv] = sub[np.lexsort((tid[sub], ts[sub]))]
+        return idx
     uniq, rank = ranks(tid)
     t = ts - ts.min()
     if int(t.max()) >= (1 << 62) // max(len(uniq), 1):
