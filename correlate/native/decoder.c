@@ -22,8 +22,9 @@ typedef struct {
 } dstate;
 
 /* Buffer memory: a 64-byte header (the mapping's length, 0 for malloc) before the data.
- * Small buffers come from malloc; from BIG_BUF on, from mmap, grown with mremap (no copy)
- * and backed by huge pages where the kernel allows. ctf_free_buf releases either. */
+ * Small buffers come from malloc; from BIG_BUF on, from mmap, grown with mremap (no copy).
+ * ctf_free_buf releases either. (Not advised for huge pages: each buffer's last one would
+ * be zeroed whole, and their faults may compact memory synchronously.) */
 #define BUF_HDR 64
 #define BIG_BUF ((size_t) 1 << 20)
 #define MAP_STEP ((size_t) 2 << 20)
@@ -71,9 +72,6 @@ static char *blk_resize(char *data, size_t used, size_t cap)
             free(base);
         }
     }
-#ifdef MADV_HUGEPAGE
-    madvise(nb, maplen, MADV_HUGEPAGE);
-#endif
     memcpy(nb, &maplen, sizeof maplen);
     return nb + BUF_HDR;
 }
@@ -571,12 +569,18 @@ static ctf_stream_class *find_stream_class(ctf_layout *L, uint64_t id)
     return NULL;
 }
 
-/* Decode one packet at buf[off..len). Returns status; *psize receives its size in bytes
- * when the packet context could be read (0 otherwise). */
-static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t len, size_t off,
-                         ctf_result *res, uint64_t *psize,
-                         int64_t *err_off, uint64_t *prev_disc, int *have_disc,
-                         uint64_t *prev_seq, int *have_seq, uint64_t *prev_end, int *have_end)
+/* What a stream's packet contexts carried so far (discard counters, sequence numbers). */
+typedef struct {
+    uint64_t prev_disc, prev_seq, prev_end;
+    int have_disc, have_seq, have_end;
+} stream_track;
+
+/* Open the packet at buf[off..len): read its header and context, count discards, and leave
+ * st positioned on its first event. Returns status; *psize receives its size in bytes when
+ * the packet context could be read (0 otherwise). */
+static int open_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t len, size_t off,
+                       ctf_result *res, uint64_t *psize, int64_t *err_off, stream_track *tr,
+                       ctf_stream_class **psc, int32_t *pcpu)
 {
     int rc;
     *psize = 0;
@@ -632,51 +636,75 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
     int loss = 0;
     if (st->slot_set & (1u << SLOT_DISCARDED)) {
         uint64_t d = st->slots[SLOT_DISCARDED];
-        uint64_t inc = *have_disc ? d - *prev_disc : d;
+        uint64_t inc = tr->have_disc ? d - tr->prev_disc : d;
         res->discarded += (int64_t) inc;
         loss |= inc != 0;
-        *prev_disc = d;
-        *have_disc = 1;
+        tr->prev_disc = d;
+        tr->have_disc = 1;
     }
     if (st->slot_set & (1u << SLOT_SEQ_NUM)) {
         uint64_t s = st->slots[SLOT_SEQ_NUM];
-        if (*have_seq && s > *prev_seq + 1) {
-            res->lost_packets += (int64_t) (s - *prev_seq - 1);
+        if (tr->have_seq && s > tr->prev_seq + 1) {
+            res->lost_packets += (int64_t) (s - tr->prev_seq - 1);
             loss = 1;
         }
-        *prev_seq = s;
-        *have_seq = 1;
+        tr->prev_seq = s;
+        tr->have_seq = 1;
     }
     {   /* the loss window: the events were dropped after the previous packet ended */
         uint64_t b = (st->slot_set & (1u << SLOT_TS_BEGIN)) ? st->slots[SLOT_TS_BEGIN] : st->clock;
         uint64_t e = (st->slot_set & (1u << SLOT_TS_END)) ? st->slots[SLOT_TS_END] : b;
         if (loss) {
             if (!res->has_loss)
-                res->loss_begin = (int64_t) (*have_end ? *prev_end : b);
+                res->loss_begin = (int64_t) (tr->have_end ? tr->prev_end : b);
             res->loss_end = (int64_t) e;
             res->has_loss = 1;
         }
-        *prev_end = e;
-        *have_end = 1;
+        tr->prev_end = e;
+        tr->have_end = 1;
     }
     st->limit = content_size;
     st->avail = packet_size / 8;
+    *psc = sc;
+    *pcpu = cpu32;
+    return 0;
+}
+
+/* Read the event header at st->pos: its class (index in *ci) and timestamp (st->clock). */
+static inline int event_header(ctf_layout *L, dstate *st, const ctf_stream_class *sc,
+                               int32_t *ci)
+{
+    st->slot_set &= ~(1u << SLOT_EVENT_ID);
+    st->cls = NULL;
+    st->store = 0;
+    int rc = run_ops(st, sc->event_header, L->nregs);
+    if (rc)
+        return rc;
+    uint64_t id = st->slots[SLOT_EVENT_ID];
+    if (!(st->slot_set & (1u << SLOT_EVENT_ID)) || id >= (uint64_t) sc->nids
+        || sc->class_of_id[id] < 0)
+        return DEC_BAD_EVENT;
+    *ci = sc->class_of_id[id];
+    return 0;
+}
+
+/* Decode one packet at buf[off..len); see open_packet. */
+static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t len, size_t off,
+                         ctf_result *res, uint64_t *psize, int64_t *err_off, stream_track *tr)
+{
+    ctf_stream_class *sc;
+    int32_t cpu32;
+    int rc = open_packet(L, st, buf, len, off, res, psize, err_off, tr, &sc, &cpu32);
+    if (rc)
+        return rc;
     while (st->pos < st->limit) {
         uint64_t ev_start = st->pos;
-        st->slot_set &= ~(1u << SLOT_EVENT_ID);
-        st->cls = NULL;
-        st->store = 0;
-        if ((rc = run_ops(st, sc->event_header, L->nregs))) {
+        int32_t ci;
+        if ((rc = event_header(L, st, sc, &ci))) {
             *err_off = (int64_t) (off + ev_start / 8);
             return rc;
         }
-        uint64_t id = st->slots[SLOT_EVENT_ID];
-        if (!(st->slot_set & (1u << SLOT_EVENT_ID)) || id >= (uint64_t) sc->nids
-            || sc->class_of_id[id] < 0) {
-            *err_off = (int64_t) (off + ev_start / 8);
-            return DEC_BAD_EVENT;
-        }
-        ctf_class *cls = &L->classes[sc->class_of_id[id]];
+        ctf_class *cls = &L->classes[ci];
         uint64_t ts = st->clock;
         int in_range = (int64_t) ts >= L->start && (L->end < 0 || (int64_t) ts <= L->end);
         st->cls = cls;
@@ -688,7 +716,6 @@ static int decode_packet(ctf_layout *L, dstate *st, const uint8_t *buf, size_t l
         }
         if (st->store) {
             int64_t t = (int64_t) ts;
-            int32_t ci = sc->class_of_id[id];
             if (buf_put8(&cls->ts, &t) || buf_put4(&cls->cpu, &cpu32) || buf_put4(&L->seq, &ci))
                 return DEC_ENOMEM;
             cls->rows++;
@@ -716,8 +743,8 @@ int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len,
         res->status = DEC_ENOMEM;
         return DEC_ENOMEM;
     }
-    uint64_t prev_disc = 0, prev_seq = 0, prev_end = 0;
-    int have_disc = 0, have_seq = 0, have_end = 0;
+    stream_track tr;
+    memset(&tr, 0, sizeof tr);
     size_t off = 0;
     int status = 0;
     while (off < len) {
@@ -725,8 +752,7 @@ int ctf_decode_stream(ctf_layout *L, const uint8_t *buf, size_t len,
         int64_t events_before = res->events, stored_before = res->stored;
         uint64_t psize = 0;
         int64_t err_off = (int64_t) off;
-        int rc = decode_packet(L, &st, buf, len, off, res, &psize, &err_off,
-                               &prev_disc, &have_disc, &prev_seq, &have_seq, &prev_end, &have_end);
+        int rc = decode_packet(L, &st, buf, len, off, res, &psize, &err_off, &tr);
         if (rc == 0) {
             off += psize;
             continue;
@@ -935,4 +961,204 @@ int ctf_events(int64_t n, const int32_t *name, int32_t ntables, const int64_t *c
     }
     free(cur);
     return 0;
+}
+
+/* --- decoding every stream at once, in time order ------------------------------------ */
+
+typedef struct {
+    ctf_mstream *m;
+    ctf_layout *L;
+    dstate st;
+    stream_track tr;
+    size_t off;
+    uint64_t psize;
+    int in_packet;
+    ctf_stream_class *sc;
+    int32_t cpu32;
+    int32_t ci;           /* the next event: its class, */
+    uint64_t ev_start;    /* where it starts in the packet (bits) */
+    int64_t ts;           /* and its timestamp */
+} mcur;
+
+/* Move a stream to its next event header. 1: an event is next, 0: the stream is done,
+ * < 0: -status (damage; res->status and error_offset say what and where). */
+static int advance(mcur *c)
+{
+    ctf_result *res = c->m->res;
+    for (;;) {
+        if (c->in_packet) {
+            if (c->st.pos < c->st.limit) {
+                c->ev_start = c->st.pos;
+                int rc = event_header(c->L, &c->st, c->sc, &c->ci);
+                if (rc) {
+                    res->status = rc;
+                    res->error_offset = (int64_t) (c->off + c->ev_start / 8);
+                    return -rc;
+                }
+                c->ts = (int64_t) c->st.clock;
+                return 1;
+            }
+            res->packets++;
+            c->off += c->psize;
+            c->in_packet = 0;
+        }
+        if (c->off >= c->m->len)
+            return 0;
+        int64_t err_off = (int64_t) c->off;
+        int rc = open_packet(c->L, &c->st, c->m->buf, c->m->len, c->off, res, &c->psize,
+                             &err_off, &c->tr, &c->sc, &c->cpu32);
+        if (rc) {
+            res->status = rc;
+            res->error_offset = err_off;
+            return -rc;
+        }
+        c->in_packet = 1;
+    }
+}
+
+static inline int mcur_less(const mcur *a, int32_t ia, const mcur *b, int32_t ib)
+{
+    return a->ts < b->ts || (a->ts == b->ts && ia < ib);
+}
+
+static void msift(mcur *cur, int32_t *h, int32_t n, int32_t i)
+{
+    int32_t x = h[i];
+    for (;;) {
+        int32_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        int32_t m = (l + 1 < n && mcur_less(&cur[h[l + 1]], h[l + 1], &cur[h[l]], h[l])) ? l + 1 : l;
+        if (!mcur_less(&cur[h[m]], h[m], &cur[x], x))
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
+}
+
+/* the value this event just stored in a column (-1/0 if it stored none: never expected) */
+static inline int64_t last8(const ctf_col *c)
+{
+    int64_t v = -1;
+    if (c->main.len >= 8 && c->kind <= COL_U64)
+        memcpy(&v, c->main.data + c->main.len - 8, 8);
+    return v;
+}
+
+static inline int32_t last4(const ctf_col *c)
+{
+    int32_t v = 0;
+    if (c->main.len >= 4 && c->kind == COL_CODE)
+        memcpy(&v, c->main.data + c->main.len - 4, 4);
+    return v;
+}
+
+int ctf_decode_merged(ctf_mstream *ms, int32_t n, ctf_events_buf *out)
+{
+    int rc = 0;
+    mcur *cur = calloc((size_t) n + 1, sizeof *cur);
+    int32_t *h = calloc((size_t) n + 1, sizeof *h);
+    if (!cur || !h) {
+        free(cur);
+        free(h);
+        return DEC_ENOMEM;
+    }
+    int32_t nh = 0;
+    for (int32_t i = 0; i < n; i++) {
+        mcur *c = &cur[i];
+        c->m = &ms[i];
+        c->L = ms[i].layout;
+        memset(c->m->res, 0, sizeof *c->m->res);
+        c->m->res->cpu = -1;
+        int64_t nregs = c->L->nregs > 0 ? c->L->nregs : 1;
+        c->st.regs = calloc((size_t) nregs, sizeof(int64_t));
+        if (!c->st.regs) {
+            rc = DEC_ENOMEM;
+            goto out;
+        }
+    }
+    for (int32_t i = 0; i < n; i++) {
+        int a = advance(&cur[i]);
+        if (a < 0) {
+            rc = -a;
+            goto out;
+        }
+        if (a)
+            h[nh++] = i;
+    }
+    for (int32_t i = nh / 2 - 1; i >= 0; i--)
+        msift(cur, h, nh, i);
+    while (nh > 0) {
+        int32_t i = h[0];
+        mcur *c = &cur[i];
+        ctf_layout *L = c->L;
+        ctf_result *res = c->m->res;
+        ctf_class *cls = &L->classes[c->ci];
+        uint64_t ts = (uint64_t) c->ts;
+        int in_range = c->ts >= L->start && (L->end < 0 || c->ts <= L->end);
+        c->st.cls = cls;
+        c->st.store = cls->wanted && in_range;
+        const ctf_stream_class *sc = c->sc;
+        if ((sc->event_context && (rc = run_ops(&c->st, sc->event_context, L->nregs)))
+            || (rc = run_ops(&c->st, cls->ops, L->nregs))) {
+            res->status = rc;
+            res->error_offset = (int64_t) (c->off + c->ev_start / 8);
+            goto out;
+        }
+        if (c->st.store) {
+            int32_t ci = c->ci;
+            int64_t row = cls->rows;
+            int32_t pc = c->m->pid_col[ci], tc = c->m->tid_col[ci], rc2 = c->m->proc_col[ci];
+            int64_t pid = pc >= 0 ? last8(&cls->cols[pc]) : -1;
+            int64_t tid = tc >= 0 ? last8(&cls->cols[tc]) : -1;
+            int32_t proc = rc2 >= 0 ? last4(&cls->cols[rc2]) : 0;
+            int32_t name = c->m->table_of[ci];
+            if (buf_put8(&cls->ts, &ts) || buf_put4(&cls->cpu, &c->cpu32)
+                || buf_put8(&out->ts, &ts) || buf_put4(&out->name, &name)
+                || buf_put4(&out->cpu, &c->cpu32) || buf_put8(&out->pid, &pid)
+                || buf_put8(&out->tid, &tid) || buf_put4(&out->proc, &proc)
+                || buf_put8(&out->row, &row)) {
+                rc = DEC_ENOMEM;
+                goto out;
+            }
+            cls->rows++;
+            res->stored++;
+            out->n++;
+        }
+        res->events++;
+        int a = advance(c);
+        if (a < 0) {
+            rc = -a;
+            goto out;
+        }
+        if (a) {
+            if (c->ts < (int64_t) ts) {   /* not in time order: the caller sorts instead */
+                rc = -1;
+                goto out;
+            }
+        } else {
+            h[0] = h[--nh];
+        }
+        if (nh > 0)
+            msift(cur, h, nh, 0);
+    }
+out:
+    for (int32_t i = 0; i < n; i++)
+        free(cur[i].st.regs);
+    free(cur);
+    free(h);
+    return rc;
+}
+
+void ctf_release_events(ctf_events_buf *out)
+{
+    release_buf(&out->ts);
+    release_buf(&out->name);
+    release_buf(&out->cpu);
+    release_buf(&out->pid);
+    release_buf(&out->tid);
+    release_buf(&out->proc);
+    release_buf(&out->row);
+    out->n = 0;
 }

@@ -130,6 +130,35 @@ typedef struct {
     int64_t error_offset;
 } ctf_result;
 
+/* The events table being written by ctf_decode_merged (one entry per stored event). */
+typedef struct {
+    ctf_buf ts, name, cpu, pid, tid, proc, row;   /* int64, int32, int32, int64, int64,
+                                                     int32, int64 */
+    int64_t n;
+} ctf_events_buf;
+
+/* One stream of ctf_decode_merged: its file, its trace's layout (whose classes receive the
+ * rows of every stream of that trace) and, per class of the layout, its events-table name,
+ * the columns holding pid and tid (int64) and procname (COL_CODE), or -1. */
+typedef struct {
+    ctf_layout *layout;
+    const uint8_t *buf;
+    size_t len;
+    const int32_t *table_of;
+    const int32_t *pid_col;
+    const int32_t *tid_col;
+    const int32_t *proc_col;
+    ctf_result *res;
+} ctf_mstream;
+
+/* Decode every stream at once, event by event in time order (a k-way merge on (timestamp,
+ * stream index) of streams each in time order): class rows land in time order and the
+ * events table is written as it goes. Returns 0; -1 when a stream is not in time order;
+ * else the status of the first damage (its stream's res says where). Either way nothing is
+ * kept from a failed call: the caller releases the buffers and decodes stream by stream. */
+int ctf_decode_merged(ctf_mstream *streams, int32_t n, ctf_events_buf *out);
+void ctf_release_events(ctf_events_buf *out);
+
 int ctf_decode_stream(ctf_layout *layout, const uint8_t *buf, size_t len,
                       ctf_result *res, ctf_damage *damage, int32_t damage_cap);
 

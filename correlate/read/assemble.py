@@ -21,13 +21,24 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from correlate.read.model import BOOL, ENUM, FLOAT, INT, OBJ, STR, UINT, ClassPart, Column
+from correlate.read.model import (
+    BOOL,
+    ENUM,
+    FLOAT,
+    INT,
+    OBJ,
+    STR,
+    UINT,
+    ClassPart,
+    Column,
+    MergedEvents,
+)
 
 DOMAINS = ["kernel", "ust"]
 
 # pid/tid sources per domain, in order of preference (first present wins).
-_PID_SOURCES = {"ust": ("vpid", "pid"), "kernel": ("pid", "vpid", "perf_pid")}
-_TID_SOURCES = {"ust": ("vtid", "tid"), "kernel": ("tid", "vtid", "perf_tid")}
+PID_SOURCES = {"ust": ("vpid", "pid"), "kernel": ("pid", "vpid", "perf_pid")}
+TID_SOURCES = {"ust": ("vtid", "tid"), "kernel": ("tid", "vtid", "perf_tid")}
 FIXED = ("timestamp", "cpu", "pid", "tid", "procname")
 
 
@@ -138,8 +149,8 @@ def part_columns(part: ClassPart, columns: frozenset[str] | None) -> dict[str, o
     data: dict[str, object] = {
         "timestamp": part.timestamp.astype(np.int64, copy=False),
         "cpu": part.cpu.astype(np.int32, copy=False),
-        "pid": _ident(part, _PID_SOURCES.get(part.domain, ())),
-        "tid": _ident(part, _TID_SOURCES.get(part.domain, ())),
+        "pid": _ident(part, PID_SOURCES.get(part.domain, ())),
+        "tid": _ident(part, TID_SOURCES.get(part.domain, ())),
         "procname": _procname(part),
     }
     for group in (part.contexts, part.payload):
@@ -154,12 +165,13 @@ def _merge(pieces: list[object], sizes: list[int], idx: np.ndarray | None) -> ob
     """Concatenate one column's pieces (None: missing in that part) and reorder by ``idx``."""
     present = [p for p in pieces if p is not None]
     if len(present) == len(pieces) and all(isinstance(p, pd.Categorical) for p in present):
-        cat = present[0] if len(present) == 1 else union_categoricals(present)  # type: ignore
+        cat = present[0] if len(present) == 1 else union_categoricals(present)
         cat = _sorted_categorical(cat)
         return cat if idx is None else cat.take(idx)
     if len(present) == len(pieces) and all(
             isinstance(p, pd.api.extensions.ExtensionArray) for p in present):
-        arr = present[0] if len(present) == 1 else type(present[0])._concat_same_type(present)
+        arr = present[0] if len(present) == 1 else \
+            type(present[0])._concat_same_type(present)  # type: ignore[attr-defined]
         return arr if idx is None else arr.take(idx)  # type: ignore[union-attr]
     arrays = []
     for p, n in zip(pieces, sizes, strict=True):
@@ -185,7 +197,7 @@ class MergedOrder:
         self.domains = domains
 
 
-Order = dict[str, tuple[str, np.ndarray]] | MergedOrder
+Order = dict[str, tuple[str, np.ndarray]] | MergedOrder | MergedEvents
 
 
 def build_tables(
@@ -201,6 +213,17 @@ def build_tables(
     return _build_sorted(parts, columns)
 
 
+def build_presorted(parts: list[ClassPart], columns: frozenset[str] | None
+                    ) -> dict[str, pd.DataFrame]:
+    """Per canonical name the table, from parts that are whole classes in time order."""
+    tables: dict[str, pd.DataFrame] = {}
+    for p in sorted(parts, key=lambda p: p.canonical):
+        assert p.presorted and p.canonical not in tables
+        tables[p.canonical] = pd.DataFrame(part_columns(p, columns), copy=False)
+        _release([p])
+    return tables
+
+
 def _build_merged(parts: list[ClassPart], columns: frozenset[str] | None
                   ) -> tuple[dict[str, pd.DataFrame], Order] | None:
     """Tables from a k-way merge of the native streams; None when it does not apply."""
@@ -208,8 +231,8 @@ def _build_merged(parts: list[ClassPart], columns: frozenset[str] | None
         return None
     from correlate.read import fast
 
-    streams = sorted({id(p.stream): p.stream for p in parts}.values(),
-                     key=lambda s: s.index)  # type: ignore[union-attr]
+    streams = sorted({id(p.stream): p.stream for p in parts if p.stream is not None}.values(),
+                     key=lambda s: s.index)
     if len({s.index for s in streams}) != len(streams):
         return None
     sidx = {id(s): k for k, s in enumerate(streams)}
@@ -233,11 +256,11 @@ def _build_merged(parts: list[ClassPart], columns: frozenset[str] | None
         counts = np.bincount(s.seq, minlength=width[k]) if len(s.seq) else np.zeros(width[k])
         if len(counts) != width[k] or int(s.seq.min(initial=0)) < 0:
             return None
-        sizes = np.zeros(width[k], np.int64)
+        expected = np.zeros(width[k], np.int64)
         for p in parts:
             if p.stream is s:
-                sizes[p.local] = len(p)
-        if not np.array_equal(counts, sizes):
+                expected[p.local] = len(p)
+        if not np.array_equal(counts, expected):
             return None
     rows = [sum(len(p) for p in grp) for grp in groups]
     result = fast.merge(streams, part_of, [p.timestamp for p in parts], table, src, rows)
@@ -250,7 +273,7 @@ def _build_merged(parts: list[ClassPart], columns: frozenset[str] | None
             group = groups[g]
             cols = [part_columns(p, columns) for p in group]
             _release(group)
-            sizes = [len(c["timestamp"]) for c in cols]  # type: ignore[arg-type]
+            sizes = [len(p) for p in group]
             colnames = list(dict.fromkeys(c for d in cols for c in d))
             which = rows_src[g]
             out = list(pool.map(lambda c, _w=which, _s=sizes, _cols=cols: _gather(
@@ -275,17 +298,17 @@ def _gather(pieces: list[object], sizes: list[int], which: np.ndarray) -> object
         return pieces[0]  # one stream: already in time order
     present = [p for p in pieces if p is not None]
     if len(present) == len(pieces):
-        if all(isinstance(p, np.ndarray) and p.dtype.kind in "iufb" for p in present) \
-                and len({p.dtype for p in present}) == 1:  # type: ignore[union-attr]
-            return fast.gather(present, which)  # type: ignore[arg-type]
-        if all(isinstance(p, pd.Categorical) for p in present):
-            cats = sorted(set().union(*(p.categories for p in present)))  # type: ignore
+        arrays = [p for p in present if isinstance(p, np.ndarray) and p.dtype.kind in "iufb"]
+        if len(arrays) == len(present) and len({a.dtype for a in arrays}) == 1:
+            return fast.gather(arrays, which)
+        cats_in = [p for p in present if isinstance(p, pd.Categorical)]
+        if len(cats_in) == len(present):
+            cats = sorted(set().union(*(p.categories for p in cats_in)))
             pos = {c: i for i, c in enumerate(cats)}
             codes = []
-            for p in present:
-                lut = np.asarray([pos[c] for c in p.categories] + [-1],  # type: ignore
-                                 dtype=np.int32)
-                codes.append(lut[np.asarray(p.codes)])  # type: ignore[union-attr]
+            for p in cats_in:
+                lut = np.asarray([pos[c] for c in p.categories] + [-1], dtype=np.int32)
+                codes.append(np.take(lut, np.asarray(p.codes)))
             return pd.Categorical.from_codes(fast.gather(codes, which), categories=cats,
                                              validate=False)
     idx = np.empty(len(which), np.int64)
@@ -314,11 +337,11 @@ def _build_sorted(
                 else group[0].timestamp
             order = np.concatenate([p.ordering() for p in group]) if len(group) > 1 \
                 else group[0].ordering()
-            idx: np.ndarray | None = time_order(ts, order)
-            if np.array_equal(idx, np.arange(len(idx))):
-                idx = None
-            else:
-                order = order[idx]
+            perm = time_order(ts, order)
+            idx: np.ndarray | None = None
+            if not np.array_equal(perm, np.arange(len(ts))):
+                idx = perm
+                order = order[perm]
             names = list(dict.fromkeys(c for d in cols for c in d))
             merged = pool.map(_merge, [[d.get(c) for d in cols] for c in names],
                               [sizes] * len(names), [idx] * len(names))
@@ -331,7 +354,23 @@ def build_events(tables: dict[str, pd.DataFrame], keys: Order) -> pd.DataFrame:
     """The one time-ordered table across every stream and class."""
     if isinstance(keys, MergedOrder) and tables:
         return _merged_events(tables, keys)
-    assert not isinstance(keys, MergedOrder)
+    if isinstance(keys, MergedEvents) and tables:
+        assert keys.names == list(tables)
+        c = keys.columns
+        dom = np.asarray([DOMAINS.index(keys.domains[n]) for n in keys.names], dtype=np.int8)
+        return pd.DataFrame({
+            "timestamp": c["timestamp"],
+            "name": pd.Categorical.from_codes(c["name"], categories=keys.names, validate=False),
+            "domain": pd.Categorical.from_codes(np.take(dom, c["name"]), categories=DOMAINS,
+                                                validate=False),
+            "cpu": c["cpu"],
+            "pid": c["pid"],
+            "tid": c["tid"],
+            "procname": pd.Categorical.from_codes(c["procname"], categories=keys.procnames,
+                                                  validate=False),
+            "row": c["row"],
+        }, copy=False)
+    assert not isinstance(keys, MergedOrder | MergedEvents)
     names = list(tables)
     if not names:
         return pd.DataFrame({
@@ -378,13 +417,13 @@ def _merged_events(tables: dict[str, pd.DataFrame], order: MergedOrder) -> pd.Da
     from correlate.read import fast
 
     names = list(tables)
-    procs = [tables[n]["procname"].array for n in names]
-    cats = sorted(set().union(*(p.categories for p in procs)))  # type: ignore[attr-defined]
+    procs: list[pd.Categorical] = [tables[n]["procname"].array for n in names]
+    cats = sorted(set().union(*(p.categories for p in procs)))
     pos = {c: i for i, c in enumerate(cats)}
     codes = []
     for p in procs:
-        lut = np.asarray([pos[c] for c in p.categories] + [-1], dtype=np.int32)  # type: ignore
-        codes.append(lut[np.asarray(p.codes)])  # type: ignore[attr-defined]
+        lut = np.asarray([pos[c] for c in p.categories] + [-1], dtype=np.int32)
+        codes.append(np.take(lut, np.asarray(p.codes)))
     col = {c: [tables[n][c].to_numpy() for n in names] for c in ("timestamp", "cpu", "pid", "tid")}
     out = fast.events(order.name, col["timestamp"], col["cpu"], col["pid"], col["tid"], codes)
     dom = np.asarray([DOMAINS.index(order.domains[n]) for n in names], dtype=np.int8)

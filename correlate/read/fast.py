@@ -25,10 +25,12 @@ from correlate.read import tsdl
 from correlate.read.bt2source import Options, SourceResult, label_of
 from correlate.read.discover import TraceDir
 from correlate.read.model import (
-    ENUM,
+    INT,
+    UINT,
     ClassPart,
     Column,
     Damage,
+    MergedEvents,
     StreamDiscards,
     StreamSeq,
     TraceClock,
@@ -43,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -183,8 +185,10 @@ def _arrow_str(arr: pa.Array) -> Any:
         return pd.array(arr.to_pylist(), dtype=STR_DTYPE)
 
 
-def _codes(col: Any, rows: int, damaged: bool) -> pd.Categorical:
-    """An interned string column (codes + dictionary) as a Categorical of the used values."""
+def _codes(col: Any, rows: int, damaged: bool,
+           words_out: list[str] | None = None) -> pd.Categorical:
+    """An interned string column (codes + dictionary) as a Categorical of the used values;
+    ``words_out`` receives the dictionary (the value of each raw code)."""
     codes = _take(col.main, np.int32)[:rows]
     ends = _take(col.dict, np.int64)
     data = _take(col.aux, np.uint8).tobytes()
@@ -193,6 +197,8 @@ def _codes(col: Any, rows: int, damaged: bool) -> pd.Categorical:
     starts = np.concatenate([[0], ends[:-1]])
     words = [data[b:e].decode("utf-8", "replace") for b, e in zip(starts.tolist(), ends.tolist(),
                                                                     strict=True)]
+    if words_out is not None:
+        words_out[:] = words
     # every entry is used unless a damaged packet's rows were dropped
     used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
         else [True] * len(words)
@@ -210,8 +216,7 @@ def _enum(col: Any, rows: int, damaged: bool, enum: tsdl.Enum) -> pd.Categorical
     values = _take(col.dict, np.int64)
     if not enum.base.signed:
         values = values.view(np.uint64)
-    labels = _EnumLabels(enum)
-    words = [labels[v] for v in values.tolist()]
+    words = [_enum_label(enum, v) for v in values.tolist()]
     used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
         else [True] * len(words)
     cats = sorted({w for w, u in zip(words, used, strict=True) if u})
@@ -233,20 +238,9 @@ def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
     return out
 
 
-class _EnumLabels(dict):  # type: ignore[type-arg]
-    """value -> label of an enumeration, made for the values the assembler finds."""
-
-    def __init__(self, enum: tsdl.Enum) -> None:
-        super().__init__()
-        self.enum = enum
-
-    def __missing__(self, value: int) -> str:
-        labels = [lab for lab, lo, hi in self.enum.mappings if lo <= value <= hi]
-        self[value] = label = label_of(value, labels)
-        return label
-
-    def get(self, value: int, default: object = None) -> str:  # type: ignore[override]
-        return self[value]
+def _enum_label(enum: tsdl.Enum, value: int) -> str:
+    """The category of one value of an enumeration (see ``label_of``)."""
+    return label_of(value, [lab for lab, lo, hi in enum.mappings if lo <= value <= hi])
 
 
 def read(trace: TraceDir, stream_base: int, opts: Options,
@@ -288,12 +282,7 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             damage = [Damage(str(path), int(dmg[k].offset),
                              STATUS.get(dmg[k].status, str(dmg[k].status)))
                       for k in range(res.ndamage)]
-            sid = int(res.instance_id) if "stream_instance_id" in text else i
-            disc = StreamDiscards(str(path), int(res.stream_class_id), sid, int(res.cpu),
-                                  int(res.discarded), int(res.lost_packets))
-            if res.has_loss:
-                disc.begin = _ns(int(res.loss_begin), freq)
-                disc.end = _ns(int(res.loss_end), freq)
+            disc = _discards(res, str(path), text, i, freq)
             stream = StreamSeq(stream_base + i, _take(nat.c.seq, np.int32))
             return _parts(nat, L, str(trace.path), stream, bool(status)), disc, damage, size
         finally:
@@ -313,23 +302,190 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
             done += size
             if progress:
                 progress(done, 0)
-    clock = None
-    if L.clock is not None:
-        ck = L.clock
-        offset_ns = ck.offset_s * 1_000_000_000 + ck.offset * 1_000_000_000 // ck.freq
-        # babeltrace2 takes LTTng's clock as Unix-epoch based when the env says lttng
-        epoch = ck.absolute or L.tracer.startswith("lttng")
-        clock = TraceClock(str(trace.path), ck.name, ck.freq, offset_ns, epoch)
-    return SourceResult(parts, discards, clock, damage,
+    return SourceResult(parts, discards, _clock(L, trace), damage,
                         sum(len(p) for p in parts)), ""
+
+
+def read_merged(traces: list[TraceDir], opts: Options,
+                progress: Callable[[int, int], None] | None = None,
+                ) -> tuple[list[SourceResult], MergedEvents] | None:
+    """Decode every stream of ``traces`` at once, in time order (``ctf_decode_merged``).
+
+    Class tables come out in time order and the events table is written as events are
+    decoded: nothing is sorted or gathered afterwards. None when this does not apply (a
+    layout needs babeltrace2, a clock is not in ns, two classes share a canonical name, a
+    stream is out of time order, damage): the caller decodes stream by stream, which also
+    reports the damage.
+    """
+    from correlate.read.assemble import PID_SOURCES, TID_SOURCES
+
+    plans = []
+    seen: set[str] = set()
+    for trace in traces:
+        text = tsdl.read_text(trace.metadata)
+        try:
+            L = lay.compile_layout(tsdl.parse(text), opts)
+        except (tsdl.TsdlError, lay.Unsupported, KeyError):
+            return None
+        if L.clock is not None and L.clock.freq != 1_000_000_000:
+            return None
+        for cl in L.classes:
+            if cl.wanted:
+                if cl.canonical in seen:
+                    return None
+                seen.add(cl.canonical)
+        plans.append((trace, text, L))
+    table_names = sorted(seen)
+    tix = {n: i for i, n in enumerate(table_names)}
+    keep: list[Any] = []
+    natives: list[_Native] = []
+    entries: list[tuple[int, int, Any]] = []  # (plan, stream index in its trace, file)
+    for k, (trace, _text, L) in enumerate(plans):
+        nat = _Native(L, opts)
+        natives.append(nat)
+        cols = {}
+        for name, sources in (("pid", PID_SOURCES.get(L.domain, ())),
+                              ("tid", TID_SOURCES.get(L.domain, ()))):
+            cols[name] = ffi.new("int32_t[]", [_ident_col(cl, sources) for cl in L.classes] or [0])
+        proc = [_proc_col(cl) for cl in L.classes]
+        if any(p == -2 for p in proc):
+            for n in natives:
+                n.release()
+            return None
+        cols["proc"] = ffi.new("int32_t[]", proc or [0])
+        cols["table"] = ffi.new("int32_t[]", [tix.get(cl.canonical, -1) for cl in L.classes]
+                                or [0])
+        keep.append(cols)
+        for i, path in enumerate(trace.streams):
+            if path.stat().st_size:
+                entries.append((k, i, path))
+    ms = ffi.new("ctf_mstream[]", max(len(entries), 1))
+    res = ffi.new("ctf_result[]", max(len(entries), 1))
+    out = ffi.new("ctf_events_buf *")
+    files: list[Any] = []
+    try:
+        for j, (k, _i, path) in enumerate(entries):
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+            files.append(f)
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            files.append(mm)
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+            ptr = ffi.from_buffer("uint8_t[]", mm)
+            keep.append(ptr)
+            cols = keep[k]
+            ms[j].layout = natives[k].c
+            ms[j].buf = ptr
+            ms[j].len = len(mm)
+            ms[j].table_of = cols["table"]
+            ms[j].pid_col = cols["pid"]
+            ms[j].tid_col = cols["tid"]
+            ms[j].proc_col = cols["proc"]
+            ms[j].res = res + j
+        status = lib.ctf_decode_merged(ms, len(entries), out)
+        if status == DEC_ENOMEM:
+            raise MemoryError("correlate: out of memory decoding the trace")
+        if status:
+            return None
+        results = []
+        procnames: dict[str, list[str]] = {}
+        for k, (trace, text, L) in enumerate(plans):
+            freq = L.clock.freq if L.clock else 1_000_000_000
+            parts = _parts(natives[k], L, str(trace.path), None, False, procnames)
+            discards = [_discards(res[j], str(path), text, i, freq)
+                        for j, (kk, i, path) in enumerate(entries) if kk == k]
+            results.append(SourceResult(parts, discards, _clock(L, trace), [],
+                                        sum(len(p) for p in parts)))
+        events = _merged_events(out, table_names, results, procnames)
+        if progress:
+            progress(sum(len(mm) for mm in files[1::2]), 0)
+        return results, events
+    finally:
+        for ptr in keep[len(plans):]:
+            ffi.release(ptr)
+        for f in reversed(files):
+            f.close()
+        lib.ctf_release_events(out)
+        for nat in natives:
+            nat.release()
+
+
+DEC_ENOMEM = 1
+
+
+def _ident_col(cl: lay.ClassLayout, sources: tuple[str, ...]) -> int:
+    """The column the table's pid/tid comes from (assemble's rule), or -1."""
+    ctx = {s.name: j for j, s in enumerate(cl.columns) if s.context}
+    pay = {s.name: j for j, s in enumerate(cl.columns) if not s.context}
+    for name in sources:
+        j = ctx.get(name, pay.get(name))
+        if j is not None and cl.columns[j].kind in (INT, UINT):
+            return j
+    return -1
+
+
+def _proc_col(cl: lay.ClassLayout) -> int:
+    """The interned procname context column, -1 without one, -2 if not interned."""
+    j = {s.name: j for j, s in enumerate(cl.columns) if s.context}.get("procname")
+    if j is None:
+        return -1
+    return j if cl.columns[j].ccol == lay.COL_CODE else -2
+
+
+def _merged_events(out: Any, table_names: list[str], results: list[SourceResult],
+                   procnames: dict[str, list[str]]) -> MergedEvents:
+    n = int(out.n)
+    cols = {"timestamp": _take(out.ts, np.int64, n), "name": _take(out.name, np.int32, n),
+            "cpu": _take(out.cpu, np.int32, n), "pid": _take(out.pid, np.int64, n),
+            "tid": _take(out.tid, np.int64, n), "procname": _take(out.proc, np.int32, n),
+            "row": _take(out.row, np.int64, n)}
+    parts = {p.canonical: p for r in results for p in r.parts}
+    present = [t for t in table_names if t in parts]
+    if len(present) != len(table_names):  # drop the classes without events from the codes
+        pos = {t: i for i, t in enumerate(present)}
+        lut = np.asarray([pos.get(t, -1) for t in table_names], dtype=np.int32)
+        cols["name"] = np.take(lut, cols["name"])
+    # procname: the raw dictionary codes of each table -> one sorted set of categories
+    words = {t: procnames.get(t, [""]) for t in present}
+    cats = sorted(set().union(*words.values())) if words else []
+    where = {c: i for i, c in enumerate(cats)}
+    offsets = np.zeros(len(present) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(words[t]) for t in present])
+    flat = np.asarray([where[w] for t in present for w in words[t]] or [0], dtype=np.int32)
+    if len(cats) <= 1:  # one value (or none): every code is 0
+        cols["procname"] = np.zeros(n, dtype=np.int32)
+    else:
+        cols["procname"] = np.take(flat, np.take(offsets, cols["name"]) + cols["procname"])
+    return MergedEvents(cols, present, {t: parts[t].domain for t in present}, cats)
+
+
+def _clock(L: lay.Layout, trace: TraceDir) -> TraceClock | None:
+    if L.clock is None:
+        return None
+    ck = L.clock
+    offset_ns = ck.offset_s * 1_000_000_000 + ck.offset * 1_000_000_000 // ck.freq
+    # babeltrace2 takes LTTng's clock as Unix-epoch based when the env says lttng
+    epoch = ck.absolute or L.tracer.startswith("lttng")
+    return TraceClock(str(trace.path), ck.name, ck.freq, offset_ns, epoch)
+
+
+def _discards(res: Any, path: str, text: str, i: int, freq: int) -> StreamDiscards:
+    sid = int(res.instance_id) if "stream_instance_id" in text else i
+    disc = StreamDiscards(path, int(res.stream_class_id), sid, int(res.cpu),
+                          int(res.discarded), int(res.lost_packets))
+    if res.has_loss:
+        disc.begin = _ns(int(res.loss_begin), freq)
+        disc.end = _ns(int(res.loss_end), freq)
+    return disc
 
 
 def _ns(raw: int, freq: int) -> int:
     return raw if freq == 1_000_000_000 else raw * 1_000_000_000 // freq
 
 
-def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
-           damaged: bool) -> list[ClassPart]:
+def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq | None,
+           damaged: bool, procnames: dict[str, list[str]] | None = None) -> list[ClassPart]:
+    """The decoded classes of one trace; ``procnames`` receives each class's procname
+    dictionary (by canonical name)."""
     freq = L.clock.freq if L.clock else 1_000_000_000
     parts = []
     for i, cl in enumerate(L.classes):
@@ -342,6 +498,7 @@ def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
             ts = (ts.astype(object) * 1_000_000_000 // freq).astype(np.int64)
         part = ClassPart(cl.name, cl.canonical, L.domain, L.tracer, path, ts,
                          None, _take(c.cpu, np.int32), stream=stream, local=i)
+        part.presorted = stream is None
         for j, spec in enumerate(cl.columns):
             col = c.cols[j]
             if spec.ccol == lay.COL_I64:
@@ -353,7 +510,10 @@ def _parts(nat: _Native, L: lay.Layout, path: str, stream: StreamSeq,
             elif spec.ccol == lay.COL_STR:
                 data = _strings(col, rows)
             elif spec.ccol == lay.COL_CODE:
-                data = _codes(col, rows, damaged)
+                words: list[str] = []
+                data = _codes(col, rows, damaged, words)
+                if procnames is not None and spec.context and spec.name == "procname":
+                    procnames[cl.canonical] = words
             elif spec.ccol == lay.COL_ENUM:
                 assert spec.enum is not None
                 data = _enum(col, rows, damaged, spec.enum)
@@ -417,7 +577,7 @@ def events(name: np.ndarray, ts: list[np.ndarray], cpu: list[np.ndarray], pid: l
            tid: list[np.ndarray], proc: list[np.ndarray]) -> dict[str, np.ndarray]:
     """The events table's columns from the per-table columns, in ``name``'s order."""
     n = len(name)
-    out = {"timestamp": np.empty(n, np.int64), "cpu": np.empty(n, np.int32),
+    out: dict[str, np.ndarray] = {"timestamp": np.empty(n, np.int64), "cpu": np.empty(n, np.int32),
            "pid": np.empty(n, np.int64), "tid": np.empty(n, np.int64),
            "procname": np.empty(n, np.int32), "row": np.empty(n, np.int64)}
     name = np.ascontiguousarray(name, np.int32)

@@ -70,6 +70,7 @@ class ClassPart:
     payload: dict[str, Column] = field(default_factory=dict)
     stream: StreamSeq | None = None  # native parts: their stream, ``order`` made on demand
     local: int = -1  # native parts: class index in ``stream.seq``
+    presorted: bool = False  # the whole class, already in time order (merged native decoding)
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -148,3 +149,17 @@ class Clock:
                 "record with LTTng or `usdk record`, which do"
             )
         return pd.to_datetime(np.asarray(timestamps, dtype=np.int64) + self.offset_ns, utc=True)
+
+
+@dataclass
+class MergedEvents:
+    """The events table as the merged native decoding wrote it (see ``ctf_decode_merged``).
+
+    ``columns``: timestamp, name (index in ``names``), cpu, pid, tid, procname (index in
+    ``procnames``), row; ``names``: the tables, sorted; ``domains``: per table.
+    """
+
+    columns: dict[str, np.ndarray]
+    names: list[str]
+    domains: dict[str, str]
+    procnames: list[str]

@@ -28,7 +28,7 @@ from correlate import names
 from correlate.read import assemble, bt2source
 from correlate.read.bt2source import Options, SourceResult
 from correlate.read.discover import TraceDir, find_traces
-from correlate.read.model import Clock, Damage, StreamDiscards
+from correlate.read.model import Clock, Damage, MergedEvents, StreamDiscards
 from usdk.errors import UnknownEventError
 
 Progress = Callable[[int, int], None]
@@ -84,17 +84,23 @@ def open(  # noqa: A001 - the public name is `correlate.open`
     if backend not in ("auto", "native", "bt2"):
         raise ValueError(f"backend must be 'auto', 'native' or 'bt2', not {backend!r}")
     traces = find_traces(path)
-    results, used = _read(traces, opts, progress, backend)
-    return Trace(Path(path), results, opts, used)
+    results, used, merged = _read(traces, opts, progress, backend)
+    return Trace(Path(path), results, opts, used, merged)
 
 
 def _read(
     traces: list[TraceDir], opts: Options, progress: bool | Progress | None, backend: str
-) -> tuple[list[SourceResult], list[Backend]]:
+) -> tuple[list[SourceResult], list[Backend], MergedEvents | None]:
     from correlate.read import progress as prog
 
     total = sum(_size(p) for t in traces for p in t.streams)
     report = prog.reporter(progress, total)
+    fast = _fast() if backend != "bt2" else None
+    if fast is not None:  # every stream at once, in time order; else trace by trace
+        merged = fast.read_merged(traces, opts, lambda d, _t: report(d))
+        if merged is not None:
+            report(total, final=True)
+            return merged[0], [Backend(str(t.path), "native") for t in traces], merged[1]
     results: list[SourceResult] = []
     used: list[Backend] = []
     base = 0
@@ -119,7 +125,7 @@ def _read(
         done += sum(_size(p) for p in tr.streams)
         report(done)
     report(total, final=True)
-    return results, used
+    return results, used, None
 
 
 def _fast() -> Any:
@@ -145,11 +151,16 @@ class Trace:
     """
 
     def __init__(self, path: Path, results: list[SourceResult], opts: Options,
-                 backends: list[Backend]) -> None:
+                 backends: list[Backend], merged: MergedEvents | None = None) -> None:
         self.path = path
         self.backends = tuple(backends)
         parts = [p for r in results for p in r.parts]
-        self._tables, self._keys = assemble.build_tables(parts, opts.columns)
+        self._keys: assemble.Order
+        if merged is not None:
+            self._tables = assemble.build_presorted(parts, opts.columns)
+            self._keys = merged
+        else:
+            self._tables, self._keys = assemble.build_tables(parts, opts.columns)
         self._originals: dict[str, str] = {}
         for p in parts:
             self._originals.setdefault(p.name, p.canonical)

@@ -73,19 +73,26 @@ def test_discarded_events_counted_like_babeltrace2(
 
 @pytest.mark.integration
 @pytest.mark.parametrize("fixture", ["ust_trace", "multi_packet_trace", "mixed_trace"])
-def test_merged_streams_equal_sorted_keys(fixture: str, request: pytest.FixtureRequest,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The C k-way merge of streams gives the tables and events table sorting keys gives."""
-    from correlate.read import assemble
+def test_time_order_paths_agree(fixture: str, request: pytest.FixtureRequest,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding every stream at once in time order, merging per-stream columns in C and
+    sorting ordering keys give the same tables and events table."""
+    from correlate.read import assemble, fast, model
 
     path = request.getfixturevalue(fixture)
+    at_once = correlate.open(path, backend="native")
+    assert isinstance(at_once._keys, model.MergedEvents)
+    monkeypatch.setattr(fast, "read_merged", lambda *a, **k: None)
     merged = correlate.open(path, backend="native")
     assert isinstance(merged._keys, assemble.MergedOrder)
     monkeypatch.setattr(assemble, "_build_merged", lambda parts, columns: None)
     monkeypatch.setattr(assemble, "_release", lambda group: None)
     keyed = correlate.open(path, backend="native")
-    assert not isinstance(keyed._keys, assemble.MergedOrder)
-    assert merged.names == keyed.names
-    for name in keyed.names:
-        pd.testing.assert_frame_equal(merged.table(name), keyed.table(name), check_exact=True)
-    pd.testing.assert_frame_equal(merged.events, keyed.events, check_exact=True)
+    assert not isinstance(keyed._keys, assemble.MergedOrder | model.MergedEvents)
+    for other in (merged, keyed):
+        assert at_once.names == other.names
+        for name in other.names:
+            pd.testing.assert_frame_equal(at_once.table(name), other.table(name),
+                                          check_exact=True)
+        pd.testing.assert_frame_equal(at_once.events, other.events, check_exact=True)
+        pd.testing.assert_frame_equal(at_once.discarded, other.discarded, check_exact=True)
