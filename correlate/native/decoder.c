@@ -967,6 +967,7 @@ int ctf_events(int64_t n, const int32_t *name, int32_t ntables, const int64_t *c
 
 typedef struct {
     ctf_mstream *m;
+    ctf_events_buf *out;
     ctf_layout *L;
     dstate st;
     stream_track tr;
@@ -1001,6 +1002,7 @@ static int advance(mcur *c)
             res->packets++;
             c->off += c->psize;
             c->in_packet = 0;
+            __atomic_fetch_add(&c->out->done_bytes, (int64_t) c->psize, __ATOMIC_RELAXED);
         }
         if (c->off >= c->m->len)
             return 0;
@@ -1068,6 +1070,7 @@ int ctf_decode_merged(ctf_mstream *ms, int32_t n, ctf_events_buf *out)
     for (int32_t i = 0; i < n; i++) {
         mcur *c = &cur[i];
         c->m = &ms[i];
+        c->out = out;
         c->L = ms[i].layout;
         memset(c->m->res, 0, sizeof *c->m->res);
         c->m->res->cpu = -1;

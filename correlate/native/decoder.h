@@ -135,6 +135,7 @@ typedef struct {
     ctf_buf ts, name, cpu, pid, tid, proc, row;   /* int64, int32, int32, int64, int64,
                                                      int32, int64 */
     int64_t n;
+    int64_t done_bytes;   /* packets walked so far (read while decoding: progress) */
 } ctf_events_buf;
 
 /* One stream of ctf_decode_merged: its file, its trace's layout (whose classes receive the

@@ -45,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -381,7 +381,8 @@ def read_merged(traces: list[TraceDir], opts: Options,
             ms[j].tid_col = cols["tid"]
             ms[j].proc_col = cols["proc"]
             ms[j].res = res + j
-        status = lib.ctf_decode_merged(ms, len(entries), out)
+        status = _run_polled(lambda: lib.ctf_decode_merged(ms, len(entries), out),
+                             lambda: progress(int(out.done_bytes), 0) if progress else None)
         if status == DEC_ENOMEM:
             raise MemoryError("correlate: out of memory decoding the trace")
         if status:
@@ -410,6 +411,21 @@ def read_merged(traces: list[TraceDir], opts: Options,
 
 
 DEC_ENOMEM = 1
+
+
+def _run_polled(call: Callable[[], int], poll: Callable[[], object]) -> int:
+    """``call()`` (a C call, which releases the GIL) in a thread, ``poll()`` every 0.1 s."""
+    import threading
+
+    out: list[int] = []
+    worker = threading.Thread(target=lambda: out.append(call()), name="correlate-decode")
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        poll()
+    if not out:  # pragma: no cover - the call cannot raise
+        raise RuntimeError("correlate: the native decoder did not return")
+    return out[0]
 
 
 def _ident_col(cl: lay.ClassLayout, sources: tuple[str, ...]) -> int:
