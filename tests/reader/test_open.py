@@ -151,6 +151,18 @@ def test_ust_and_perf_kernel_events_in_one_time_base(mixed_trace: Path, backend:
     assert t.discarded.loc[lossless, ["begin", "end"]].isna().all().all()
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_progress_callback_counts_bytes_up_to_the_total(ust_trace: Path, backend: str) -> None:
+    calls: list[tuple[int, int]] = []
+    correlate.open(ust_trace, backend=backend, progress=lambda d, t: calls.append((d, t)))
+    total = sum(p.stat().st_size for p in ust_trace.rglob("*")
+                if p.is_file() and p.name != "metadata" and "index" not in p.parts)
+    assert calls and calls[-1] == (total, total)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and all(t == total for _, t in calls)
+
+
 @pytest.mark.unit
 def test_missing_empty_and_non_trace_directories(tmp_path: Path) -> None:
     with pytest.raises(TraceNotFoundError) as e:
