@@ -32,6 +32,8 @@ context switches, exact under nesting and asyncio interleaving.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,7 @@ from correlate.tables import as_tables, ranks
 __all__ = ["Segments", "segments", "span_at"]
 
 _TIME_BITS = 43  # ~2.4 h of nanoseconds in the low bits of the combined key
+_PARALLEL_MIN = 1 << 21  # queries from which span_at searches in parallel chunks
 
 
 @dataclass
@@ -198,36 +201,58 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
         ok &= (f["pid"].to_numpy()[pos_c] == ev_pid) | (ev_pid < 0)
         out[ok] = f["span"].to_numpy()[pos_c[ok]]
         return out
-    # Thread rank of each query (-1: a thread with no span boundary), by lookup table.
+    s_pid = f["pid"].to_numpy()
+    pid_of = np.zeros(len(tids), dtype=s_pid.dtype)
+    pid_of[s_rank] = s_pid
+    if not np.array_equal(pid_of[s_rank], s_pid):
+        return _span_at_general(f, tids, s_rank, _query_ranks(tids, tid), ev_pid, t, t0)
+    # One process per thread id among the boundaries (no tid reuse). Keys (thread rank <<
+    # 43 | time): each thread's boundaries start with a sentinel at time 0 (span -1) and
+    # the table ends with one, so a search needs no validity check.
+    first = np.flatnonzero(np.r_[True, s_rank[1:] != s_rank[:-1]])
+    s_key = (s_rank.astype(np.int64) << _TIME_BITS) | (s_t - t0)
+    s_key = np.append(np.insert(s_key, first, s_rank[first].astype(np.int64) << _TIME_BITS),
+                      np.iinfo(np.int64).max)
+    span = np.append(np.insert(f["span"].to_numpy(), first, -1), -1)
+
+    def search(sl: slice) -> None:
+        out[sl] = _search(tids, pid_of, s_key, span, ev_pid[sl], tid[sl], t[sl], t0)
+
+    # Large query sets are cut in one time-contiguous chunk per CPU: NumPy releases the
+    # GIL in the sorts, searches and gathers, so the chunks run in parallel.
+    n = len(t)
+    workers = min(os.cpu_count() or 1, 8) if n >= _PARALLEL_MIN else 1
+    cuts = [n * k // workers for k in range(workers + 1)]
+    parts = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    if workers == 1:
+        search(parts[0])
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(search, parts))
+    return out
+
+
+def _query_ranks(tids: np.ndarray, tid: np.ndarray) -> np.ndarray:
+    """Rank of each query's thread among ``tids`` (-1: a thread with no span boundary)."""
     lo, hi = int(tids[0]), int(tids[-1])
     if hi - lo < (1 << 23):
         lut = np.full(hi - lo + 2, -1, dtype=np.int32)  # last entry: "not a span thread"
         lut[(tids - lo).astype(np.intp)] = np.arange(len(tids), dtype=np.int32)
         at = tid - lo
         np.clip(at, -1, hi - lo + 1, out=at)
-        q_rank = lut[at]
-        del at
-    else:
-        r = np.minimum(np.searchsorted(tids, tid), len(tids) - 1)
-        q_rank = np.where(tids[r] == tid, r, -1).astype(np.int32)
-    s_pid = f["pid"].to_numpy()
-    span = f["span"].to_numpy()
-    pid_of = np.zeros(len(tids), dtype=s_pid.dtype)
-    pid_of[s_rank] = s_pid
-    if not np.array_equal(pid_of[s_rank], s_pid):
-        return _span_at_general(f, tids, s_rank, q_rank, ev_pid, t, t0)
-    # One process per thread id among the boundaries (no tid reuse): a query of another
-    # process is no span thread; decided on the tiny per-thread table, before sorting.
+        return lut[at]
+    r = np.minimum(np.searchsorted(tids, tid), len(tids) - 1)
+    return np.where(tids[r] == tid, r, -1).astype(np.int32)
+
+
+def _search(tids: np.ndarray, pid_of: np.ndarray, s_key: np.ndarray, span: np.ndarray,
+            ev_pid: np.ndarray, tid: np.ndarray, t: np.ndarray, t0: int) -> np.ndarray:
+    """The fast path of :func:`span_at` for one chunk of queries."""
+    q_rank = _query_ranks(tids, tid)
+    # a query of another process than the thread's is no span thread
     if len(ev_pid) and (ev_pid >= 0).any():
         other = (pid_of[np.maximum(q_rank, 0)] != ev_pid) & (ev_pid >= 0)
         q_rank[other] = -1
-    # Keys (thread rank << 43 | time): each thread's boundaries start with a sentinel at
-    # time 0 (span -1) and the table ends with one, so a search needs no validity check.
-    first = np.flatnonzero(np.r_[True, s_rank[1:] != s_rank[:-1]])
-    s_key = (s_rank.astype(np.int64) << _TIME_BITS) | (s_t - t0)
-    s_key = np.append(np.insert(s_key, first, s_rank[first].astype(np.int64) << _TIME_BITS),
-                      np.iinfo(np.int64).max)
-    span = np.append(np.insert(span, first, -1), -1)
     # searchsorted is ~10x faster on sorted queries (each search starts at the last), and
     # so is the gather that follows: work in (thread, time) order, scatter back once.
     if len(tids) < (1 << 15) and np.all(t[1:] >= t[:-1]):
@@ -242,8 +267,9 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
         qk = q_key[o]
     pos = np.searchsorted(s_key, qk, side="right")
     pos -= 1  # -1 (a negative key: no span thread) is the end sentinel
-    out[o] = span[pos]
-    return out
+    res = np.empty(len(t), dtype=np.int64)
+    res[o] = span[pos]
+    return res
 
 
 def _span_at_general(f: pd.DataFrame, tids: np.ndarray, s_rank: np.ndarray,
