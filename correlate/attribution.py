@@ -17,6 +17,8 @@ asynchronous writeback kernel threads do for spans is attributed back in
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -43,9 +45,17 @@ def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
         idx = None if mask.all() else np.flatnonzero(mask)
     else:
         idx = None
-    # one take per column (a boolean frame filter then a column selection copies twice)
-    out = pd.DataFrame({c: ev[c].array if idx is None else ev[c].array.take(idx)
-                        for c in cols}, copy=False)
+    # one take per column (a boolean frame filter then a column selection copies twice),
+    # in threads for big tables: NumPy's take releases the GIL
+    def take(c: str) -> Any:
+        return ev[c].array if idx is None else ev[c].array.take(idx)
+
+    if idx is not None and len(idx) >= (1 << 21):
+        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(cols))) as pool:
+            arrays = list(pool.map(take, cols))
+    else:
+        arrays = [take(c) for c in cols]
+    out = pd.DataFrame(dict(zip(cols, arrays, strict=True)), copy=False)
     out["span"] = span_at(seg, column(out, "pid", -1), column(out, "tid", -1),
                           column(out, "timestamp"))
     return out
