@@ -976,6 +976,7 @@ typedef struct {
     int in_packet;
     ctf_stream_class *sc;
     int32_t cpu32;
+    size_t dropped;       /* bytes of buf unmapped (drop_read) */
     int32_t ci;           /* the next event: its class, */
     uint64_t ev_start;    /* where it starts in the packet (bits) */
     int64_t ts;           /* and its timestamp */
@@ -1003,6 +1004,12 @@ static int advance(mcur *c)
             c->off += c->psize;
             c->in_packet = 0;
             __atomic_fetch_add(&c->out->done_bytes, (int64_t) c->psize, __ATOMIC_RELAXED);
+            if (c->m->drop_read && c->off - c->dropped >= ((size_t) 8 << 20)) {
+                size_t upto = c->off & ~(size_t) 4095;
+                if (upto > c->dropped)
+                    madvise((void *) (c->m->buf + c->dropped), upto - c->dropped, MADV_DONTNEED);
+                c->dropped = upto;
+            }
         }
         if (c->off >= c->m->len)
             return 0;

@@ -150,6 +150,8 @@ typedef struct {
     const int32_t *tid_col;
     const int32_t *proc_col;
     ctf_result *res;
+    int32_t drop_read;   /* 1: buf is a page-aligned read-only file mapping of ours whose
+                            pages are unmapped once read (they stay in the page cache) */
 } ctf_mstream;
 
 /* Decode every stream at once, event by event in time order (a k-way merge on (timestamp,

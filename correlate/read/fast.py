@@ -45,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -381,6 +381,7 @@ def read_merged(traces: list[TraceDir], opts: Options,
             ms[j].tid_col = cols["tid"]
             ms[j].proc_col = cols["proc"]
             ms[j].res = res + j
+            ms[j].drop_read = 1  # our own mapping: its pages go once read
         status = _run_polled(lambda: lib.ctf_decode_merged(ms, len(entries), out),
                              lambda: progress(int(out.done_bytes), 0) if progress else None)
         if status == DEC_ENOMEM:
