@@ -1172,3 +1172,23 @@ void ctf_release_events(ctf_events_buf *out)
     release_buf(&out->row);
     out->n = 0;
 }
+
+int ctf_lookup(const int32_t *idx, const int32_t *idx2, const int64_t *base, int64_t n,
+               const void *lut, int64_t nlut, int32_t elsize, int32_t fill, void *out)
+{
+    if (elsize != 1 && elsize != 4)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = idx[i];
+        if (idx2)
+            k += base[idx2[i]];
+        int32_t v = (k >= 0 && k < nlut)
+                        ? (elsize == 4 ? ((const int32_t *) lut)[k] : ((const int8_t *) lut)[k])
+                        : fill;
+        if (elsize == 4)
+            ((int32_t *) out)[i] = v;
+        else
+            ((int8_t *) out)[i] = (int8_t) v;
+    }
+    return 0;
+}

@@ -162,6 +162,11 @@ typedef struct {
 int ctf_decode_merged(ctf_mstream *streams, int32_t n, ctf_events_buf *out);
 void ctf_release_events(ctf_events_buf *out);
 
+/* out[i] = lut[base[idx2[i]] + idx[i]] (base, idx2 NULL: lut[idx[i]]), lut and out of elsize
+ * 1 or 4 bytes; an index outside the lut gives `fill`. out may be idx (in place). */
+int ctf_lookup(const int32_t *idx, const int32_t *idx2, const int64_t *base, int64_t n,
+               const void *lut, int64_t nlut, int32_t elsize, int32_t fill, void *out);
+
 int ctf_decode_stream(ctf_layout *layout, const uint8_t *buf, size_t len,
                       ctf_result *res, ctf_damage *damage, int32_t damage_cap);
 

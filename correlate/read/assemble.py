@@ -355,13 +355,15 @@ def build_events(tables: dict[str, pd.DataFrame], keys: Order) -> pd.DataFrame:
     if isinstance(keys, MergedOrder) and tables:
         return _merged_events(tables, keys)
     if isinstance(keys, MergedEvents) and tables:
+        from correlate.read import fast
+
         assert keys.names == list(tables)
         c = keys.columns
         dom = np.asarray([DOMAINS.index(keys.domains[n]) for n in keys.names], dtype=np.int8)
         return pd.DataFrame({
             "timestamp": c["timestamp"],
             "name": pd.Categorical.from_codes(c["name"], categories=keys.names, validate=False),
-            "domain": pd.Categorical.from_codes(np.take(dom, c["name"]), categories=DOMAINS,
+            "domain": pd.Categorical.from_codes(fast.lookup(dom, c["name"]), categories=DOMAINS,
                                                 validate=False),
             "cpu": c["cpu"],
             "pid": c["pid"],

@@ -45,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "
@@ -206,7 +206,7 @@ def _codes(col: Any, rows: int, damaged: bool,
     pos = {c: i for i, c in enumerate(cats)}
     lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
     if not np.array_equal(lut, np.arange(len(lut))):
-        codes = np.take(lut, codes)
+        codes = lookup(lut, codes, out=codes)
     return pd.Categorical.from_codes(codes, categories=cats, validate=False)
 
 
@@ -223,7 +223,7 @@ def _enum(col: Any, rows: int, damaged: bool, enum: tsdl.Enum) -> pd.Categorical
     pos = {c: i for i, c in enumerate(cats)}
     lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
     if not np.array_equal(lut, np.arange(len(lut))):
-        codes = np.take(lut, codes)
+        codes = lookup(lut, codes, out=codes)
     return pd.Categorical.from_codes(codes, categories=cats, validate=False)
 
 
@@ -414,6 +414,27 @@ def read_merged(traces: list[TraceDir], opts: Options,
 DEC_ENOMEM = 1
 
 
+def lookup(lut: np.ndarray, idx: np.ndarray, by: tuple[np.ndarray, np.ndarray] | None = None,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """``lut[idx]`` (or ``lut[base[idx2] + idx]`` with ``by=(idx2, base)``) in one pass, in
+    place when ``out`` is ``idx``; int32 indexes, a 1- or 4-byte lut; -1 outside the lut."""
+    lut = np.ascontiguousarray(lut)
+    if lut.dtype.itemsize not in (1, 4) or idx.dtype != np.int32:
+        raise TypeError("lookup: int32 indexes into a 1- or 4-byte table")
+    if out is None:
+        out = np.empty(len(idx), dtype=lut.dtype)
+    idx2 = base = ffi.NULL
+    keep = []
+    if by is not None:
+        keep = [np.ascontiguousarray(by[0], np.int32), np.ascontiguousarray(by[1], np.int64)]
+        idx2 = ffi.from_buffer("int32_t[]", keep[0])
+        base = ffi.from_buffer("int64_t[]", keep[1])
+    lib.ctf_lookup(ffi.from_buffer("int32_t[]", idx), idx2, base, len(idx),
+                   ffi.from_buffer(lut), len(lut), lut.dtype.itemsize, -1,
+                   ffi.from_buffer(out))
+    return out
+
+
 def _run_polled(call: Callable[[], int], poll: Callable[[], object]) -> int:
     """``call()`` (a C call, which releases the GIL) in a thread, ``poll()`` every 0.1 s."""
     import threading
@@ -460,7 +481,7 @@ def _merged_events(out: Any, table_names: list[str], results: list[SourceResult]
     if len(present) != len(table_names):  # drop the classes without events from the codes
         pos = {t: i for i, t in enumerate(present)}
         lut = np.asarray([pos.get(t, -1) for t in table_names], dtype=np.int32)
-        cols["name"] = np.take(lut, cols["name"])
+        cols["name"] = lookup(lut, cols["name"], out=cols["name"])
     # procname: the raw dictionary codes of each table -> one sorted set of categories
     words = {t: procnames.get(t, [""]) for t in present}
     cats = sorted(set().union(*words.values())) if words else []
@@ -471,7 +492,8 @@ def _merged_events(out: Any, table_names: list[str], results: list[SourceResult]
     if len(cats) <= 1:  # one value (or none): every code is 0
         cols["procname"] = np.zeros(n, dtype=np.int32)
     else:
-        cols["procname"] = np.take(flat, np.take(offsets, cols["name"]) + cols["procname"])
+        cols["procname"] = lookup(flat, cols["procname"], by=(cols["name"], offsets[:-1]),
+                                  out=cols["procname"])
     return MergedEvents(cols, present, {t: parts[t].domain for t in present}, cats)
 
 
