@@ -130,30 +130,42 @@ def syscalls(trace: Any) -> pd.DataFrame:
     when = np.where(no_begin, end, begin)
     tid_all = np.concatenate([e["tid"].to_numpy(), x["tid"].to_numpy()[orphan]])
     o = time_thread_order(when, tid_all)
-    if np.array_equal(o, np.arange(len(o))):
-        o = slice(None)  # type: ignore[assignment]  # already ordered: no gathers
-    status = np.concatenate([np.where(has, 0, 1), np.full(no, 2)]).astype(np.int8)
-    codes = np.concatenate([e["code"].to_numpy(), x["code"].to_numpy()[orphan]])
-    procname = e["procname"].array
-    procname = procname.take(np.concatenate([np.arange(ne), np.full(no, -1)]), allow_fill=True)
-    procname = categorical(procname, fill="")
-    filename = np.concatenate([e["filename"].to_numpy(dtype=object), np.full(no, None)])
+    # Usually only timestamp ties move: permute those positions in place, not every row.
+    moved = np.flatnonzero(o != np.arange(len(o)))
+    src = o[moved]
+
+    def perm(a: np.ndarray) -> np.ndarray:
+        """``a[o]``, for an array owned here."""
+        if len(moved):
+            a[moved] = a[src]
+        return a
+
+    procname = categorical(e["procname"].array.take(
+        np.concatenate([np.arange(ne), np.full(no, -1)]), allow_fill=True), fill="")
+    pcodes = perm(np.array(procname.codes))
+    ret = np.concatenate([x_ret[xi] if nx else np.zeros(ne, np.int64),
+                          x_ret[orphan]]).astype(np.int64)
+    begin, end, no_begin, no_end = perm(begin), perm(end), perm(no_begin), perm(no_end)
     out = pd.DataFrame({
-        "pid": np.concatenate([e["pid"].to_numpy(), x["pid"].to_numpy()[orphan]])[o],
-        "tid": tid_all[o],
-        "procname": procname[o],
-        "syscall": from_codes(codes[o], list(names)),
-        "begin": pd.arrays.IntegerArray(begin[o], no_begin[o]),
-        "end": pd.arrays.IntegerArray(end[o], no_end[o]),
-        "duration": pd.arrays.IntegerArray(end[o] - begin[o], (no_begin | no_end)[o]),
-        "ret": pd.arrays.IntegerArray(
-            np.concatenate([x_ret[xi] if nx else np.zeros(ne, np.int64),
-                            x_ret[orphan]]).astype(np.int64)[o], no_end[o]),
-        "fd": np.concatenate([e["fd"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
-        "count": np.concatenate([e["count"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
-        "pos": np.concatenate([e["pos"].to_numpy(), np.full(no, -1)]).astype(np.int64)[o],
-        "filename": pd.Series(filename[o], dtype=object),
-        "status": pd.Categorical.from_codes(status[o], categories=_STATUS),
+        "pid": perm(np.concatenate([e["pid"].to_numpy(), x["pid"].to_numpy()[orphan]])),
+        "tid": perm(tid_all),
+        "procname": pd.Categorical.from_codes(pcodes, dtype=procname.dtype),
+        "syscall": from_codes(perm(np.concatenate([e["code"].to_numpy(),
+                                                   x["code"].to_numpy()[orphan]])),
+                              list(names)),
+        "begin": pd.arrays.IntegerArray(begin, no_begin),
+        "end": pd.arrays.IntegerArray(end, no_end),
+        "duration": pd.arrays.IntegerArray(end - begin, no_begin | no_end),
+        "ret": pd.arrays.IntegerArray(perm(ret), no_end.copy()),
+        "fd": perm(np.concatenate([e["fd"].to_numpy(), np.full(no, -1)]).astype(np.int64)),
+        "count": perm(np.concatenate([e["count"].to_numpy(),
+                                      np.full(no, -1)]).astype(np.int64)),
+        "pos": perm(np.concatenate([e["pos"].to_numpy(), np.full(no, -1)]).astype(np.int64)),
+        "filename": pd.Series(perm(np.concatenate([e["filename"].to_numpy(dtype=object),
+                                                   np.full(no, None)])), dtype=object),
+        "status": pd.Categorical.from_codes(
+            perm(np.concatenate([np.where(has, 0, 1), np.full(no, 2)]).astype(np.int8)),
+            categories=_STATUS),
     }, copy=False)
     out["path"] = pd.Series(_paths(out), dtype=object)
     return out[SYSCALL_COLUMNS]
