@@ -15,7 +15,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 MODULE = "correlate._ctfdec"
-ABI_VERSION = 7  # bump with any change of decoder.h's structs; checked by correlate.read.fast
+ABI_VERSION = 8  # bump with any change of decoder.h's structs; checked by correlate.read.fast
 
 
 def make_ffi(with_sources: bool = False) -> FFI:

@@ -351,6 +351,58 @@ static int read_elem(dstate *st, const ctf_op *op, ctf_buf *out)
     return buf_put8(out, &v) ? DEC_ENOMEM : 0;
 }
 
+/* An integer just read: the stream clock, its register, its column or slot. */
+static inline __attribute__((always_inline)) int put_int(dstate *st, const ctf_op *op, uint64_t v,
+                                                       int64_t nregs)
+{
+    int rc;
+    if (op->clock)
+        clock_update(st, v, op->size);
+    int64_t sv = op->is_signed ? sign_extend(v, op->size) : (int64_t) v;
+    if (op->reg >= 0 && op->reg < nregs)
+        st->regs[op->reg] = sv;
+    if (op->dest >= 0) {
+        if (st->store && op->dest < st->cls->ncols) {
+            ctf_col *c = &st->cls->cols[op->dest];
+            if (c->kind == COL_ENUM) {
+                if ((rc = intern_put(c, NULL, 0, sv)))
+                    return rc;
+            } else if (c->kind == COL_CODE) {
+                return DEC_BAD_LAYOUT;
+            } else if (buf_put8(&c->main, &sv)) {
+                return DEC_ENOMEM;
+            }
+        }
+    } else if (op->dest != DEST_NONE && -1 - op->dest < NSLOTS) {
+        st->slots[-1 - op->dest] = v;
+        st->slot_set |= 1u << (-1 - op->dest);
+    }
+    return 0;
+}
+
+/* A float just read (its bits): its column. */
+static inline __attribute__((always_inline)) int put_float(dstate *st, const ctf_op *op, uint64_t v)
+{
+    if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
+        double d;
+        if (st->cls->cols[op->dest].kind >= COL_CODE)
+            return DEC_BAD_LAYOUT;
+        if (op->size == 32) {
+            float f;
+            uint32_t u = (uint32_t) v;
+            memcpy(&f, &u, 4);
+            d = f;
+        } else if (op->size == 64) {
+            memcpy(&d, &v, 8);
+        } else {
+            return DEC_BAD_LAYOUT;
+        }
+        if (buf_put8(&st->cls->cols[op->dest].main, &d))
+            return DEC_ENOMEM;
+    }
+    return 0;
+}
+
 static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
 {
     int pc = 0;
@@ -388,27 +440,8 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
                 if ((rc = read_bits(st, size, op->big_endian, &v)))
                     return rc;
             }
-            if (op->clock)
-                clock_update(st, v, op->size);
-            int64_t sv = op->is_signed ? sign_extend(v, op->size) : (int64_t) v;
-            if (op->reg >= 0 && op->reg < nregs)
-                st->regs[op->reg] = sv;
-            if (op->dest >= 0) {
-                if (st->store && op->dest < st->cls->ncols) {
-                    ctf_col *c = &st->cls->cols[op->dest];
-                    if (c->kind == COL_ENUM) {
-                        if ((rc = intern_put(c, NULL, 0, sv)))
-                            return rc;
-                    } else if (c->kind == COL_CODE) {
-                        return DEC_BAD_LAYOUT;
-                    } else if (buf_put8(&c->main, &sv)) {
-                        return DEC_ENOMEM;
-                    }
-                }
-            } else if (op->dest != DEST_NONE && -1 - op->dest < NSLOTS) {
-                st->slots[-1 - op->dest] = v;
-                st->slot_set |= 1u << (-1 - op->dest);
-            }
+            if ((rc = put_int(st, op, v, nregs)))
+                return rc;
             break;
         }
         case OP_FLOAT: {
@@ -417,24 +450,33 @@ static int run_ops(dstate *st, const ctf_op *ops, int64_t nregs)
             uint64_t v;
             if ((rc = read_bits(st, op->size, op->big_endian, &v)))
                 return rc;
-            if (op->dest >= 0 && st->store && op->dest < st->cls->ncols) {
-                double d;
-                if (st->cls->cols[op->dest].kind >= COL_CODE)
-                    return DEC_BAD_LAYOUT;
-                if (op->size == 32) {
-                    float f;
-                    uint32_t u = (uint32_t) v;
-                    memcpy(&f, &u, 4);
-                    d = f;
-                } else if (op->size == 64) {
-                    memcpy(&d, &v, 8);
-                } else {
-                    return DEC_BAD_LAYOUT;
-                }
-                if (buf_put8(&st->cls->cols[op->dest].main, &d))
-                    return DEC_ENOMEM;
-            }
+            if ((rc = put_float(st, op, v)))
+                return rc;
             break;
+        }
+        case OP_FIXED: {
+            /* the next `count` ops: little-endian whole-byte integers/floats, each aligned
+             * to at most a byte; read together when the run starts on a byte and fits */
+            uint64_t pos = st->pos;
+            if ((pos & 7) || pos + (uint64_t) op->size > st->limit)
+                break;   /* op by op, which reports the damage precisely */
+            const uint8_t *p = st->base + (pos >> 3);
+            for (int64_t k = 1; k <= op->count; k++) {
+                const ctf_op *f = &op[k];
+                uint64_t v;
+                switch (f->size) {
+                case 8: v = p[0]; break;
+                case 16: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
+                case 32: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
+                default: memcpy(&v, p, 8); break;
+                }
+                p += f->size >> 3;
+                if ((rc = f->kind == OP_FLOAT ? put_float(st, f, v) : put_int(st, f, v, nregs)))
+                    return rc;
+            }
+            st->pos = pos + (uint64_t) op->size;
+            pc += (int) op->count + 1;
+            continue;
         }
         case OP_STRING: {
             if ((rc = align_to(st, 8)))

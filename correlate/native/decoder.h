@@ -22,6 +22,9 @@ enum {
     OP_LIST,      /* array/sequence of ints/floats: elem_* describe one element */
     OP_JUMP,      /* goto target */
     OP_JUMP_OUT,  /* goto target unless lo <= regs[reg_len] <= hi (variant option) */
+    OP_FIXED,     /* the next `count` ops are OP_INT/OP_FLOAT of 8/16/32/64 bits, little-endian,
+                     aligned to at most 8 bits, `size` bits in all: read at once when byte-
+                     aligned and within the content, else op by op */
 };
 
 /* column kinds */

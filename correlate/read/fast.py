@@ -45,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised when the extension is n
         "or `python correlate/native/_build.py --inplace`"
     ) from e
 
-ABI_VERSION = 7
+ABI_VERSION = 8
 if lib.CTFDEC_ABI_VERSION != ABI_VERSION:
     raise NativeVersionError(
         f"correlate._ctfdec is stale (ABI {lib.CTFDEC_ABI_VERSION}, expected {ABI_VERSION}); "

@@ -21,7 +21,8 @@ from correlate.read.bt2source import FIXED_CONTEXTS, Options
 from correlate.read.model import ENUM, FLOAT, INT, OBJ, STR, UINT
 
 # keep in sync with correlate/native/decoder.h
-OP_END, OP_ALIGN, OP_INT, OP_FLOAT, OP_STRING, OP_TEXT, OP_LIST, OP_JUMP, OP_JUMP_OUT = range(9)
+(OP_END, OP_ALIGN, OP_INT, OP_FLOAT, OP_STRING, OP_TEXT, OP_LIST, OP_JUMP, OP_JUMP_OUT,
+ OP_FIXED) = range(10)
 (COL_I64, COL_U64, COL_F64, COL_STR, COL_LIST_I64, COL_LIST_U64, COL_LIST_F64, COL_CODE,
  COL_ENUM) = range(9)
 # string columns the decoder interns into dictionary codes (they become categoricals)
@@ -274,6 +275,32 @@ class _Compiler:
         return cols
 
 
+def _fixed(op: Op) -> bool:
+    return (op.kind in (OP_INT, OP_FLOAT) and op.size in (8, 16, 32, 64) and op.align <= 8
+            and not op.big_endian and not op.clock and (op.kind == OP_INT or op.size >= 32))
+
+
+def fuse(ops: list[Op]) -> list[Op]:
+    """Put an OP_FIXED before each run of 2+ whole-byte little-endian fields (the decoder
+    reads such a run at once); programs with jumps are left alone (targets would move)."""
+    if any(op.kind in (OP_JUMP, OP_JUMP_OUT) for op in ops):
+        return ops
+    out: list[Op] = []
+    i = 0
+    while i < len(ops):
+        j = i
+        while j < len(ops) and _fixed(ops[j]):
+            j += 1
+        if j - i >= 2:
+            out.append(Op(OP_FIXED, size=sum(op.size for op in ops[i:j]), count=j - i))
+            out += ops[i:j]
+            i = j
+        else:
+            out.append(ops[i])
+            i += 1
+    return out
+
+
 def compile_layout(meta: tsdl.Metadata, opts: Options) -> Layout:
     """The decoding program of a trace; raises :class:`Unsupported` for bt2-only layouts."""
     env = meta.env
@@ -306,7 +333,7 @@ def compile_layout(meta: tsdl.Metadata, opts: Options) -> Layout:
         eh = c.scope(s.event_header, EVENT_HEADER_SLOTS, ("timestamp",))
         ec_ops: list[Op] = []
         ctx_cols = c.columns(s.event_context, 0, ctx_want, ec_ops, True)
-        ec = ec_ops + [Op(OP_END)] if s.event_context is not None else None
+        ec = fuse(ec_ops + [Op(OP_END)]) if s.event_context is not None else None
         streams.append(StreamLayout(sid, eh, ec, ctx_cols))
     by_id = {s.id: s for s in streams}
     classes: list[ClassLayout] = []
@@ -328,6 +355,7 @@ def compile_layout(meta: tsdl.Metadata, opts: Options) -> Layout:
 
         cols += c.columns(ev.fields, len(cols), want, ops, False, rename)
         ops.append(Op(OP_END))
+        ops = fuse(ops)
         classes.append(ClassLayout(ev.name, canonical, ev.id, ev.stream_id,
                                    opts.wants_event(ev.name, canonical), cols, ops))
     clock = next(iter(meta.clocks.values())) if meta.clocks else None

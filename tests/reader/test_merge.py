@@ -55,3 +55,22 @@ def test_gather_takes_sources_in_order() -> None:
     which = np.asarray([1, 0, 0, 1, 0], np.int32)
     assert fast.gather([a, b], which).tolist() == [20, 10, 11, 21, 12]
     assert fast.gather([a.astype(np.int8), b.astype(np.int8)], which).dtype == np.int8
+
+
+def test_fuse_marks_runs_of_whole_byte_fields() -> None:
+    from correlate.read import layout as lay
+
+    i64 = lay.Op(lay.OP_INT, size=64, align=8)
+    u32 = lay.Op(lay.OP_INT, size=32, align=8)
+    f64 = lay.Op(lay.OP_FLOAT, size=64, align=8)
+    bits = lay.Op(lay.OP_INT, size=5, align=1)
+    clock = lay.Op(lay.OP_INT, size=27, align=1, clock=1)
+    s = lay.Op(lay.OP_STRING)
+    out = lay.fuse([lay.Op(lay.OP_ALIGN, align=8), i64, u32, f64, s, u32, bits, clock,
+                    lay.Op(lay.OP_END)])
+    kinds = [op.kind for op in out]
+    assert kinds[:5] == [lay.OP_ALIGN, lay.OP_FIXED, lay.OP_INT, lay.OP_INT, lay.OP_FLOAT]
+    assert out[1].count == 3 and out[1].size == 160
+    assert lay.OP_FIXED not in kinds[5:]  # a lone field, bit fields and clocks stay as they are
+    jumpy = [i64, u32, lay.Op(lay.OP_JUMP, target=3), lay.Op(lay.OP_END)]
+    assert lay.fuse(jumpy) == jumpy
