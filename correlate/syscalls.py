@@ -107,10 +107,11 @@ def syscalls(trace: Any) -> pd.DataFrame:
     ts = np.concatenate([e["timestamp"].to_numpy(), x["timestamp"].to_numpy()])
     kind = np.concatenate([np.zeros(ne, np.int8), np.ones(nx, np.int8)])
     name_codes = np.concatenate([e["code"].to_numpy(), x["code"].to_numpy()])
-    idx = np.concatenate([np.arange(ne), np.arange(nx)])
-    order = thread_time_order(tid, ts, kind)
-    t_s, k_s, n_s, i_s = tid[order], kind[order], name_codes[order], idx[order]
-    pair = (t_s[1:] == t_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (n_s[1:] == n_s[:-1])
+    order = thread_time_order(tid, ts, kind, split=ne)
+    t_s, n_s = tid[order], name_codes[order]
+    k_s = order >= ne  # exit?
+    i_s = np.where(k_s, order - ne, order)
+    pair = (t_s[1:] == t_s[:-1]) & ~k_s[:-1] & k_s[1:] & (n_s[1:] == n_s[:-1])
     closed_by = np.full(ne, -1, dtype=np.int64)
     closed_by[i_s[:-1][pair]] = i_s[1:][pair]
     paired = np.zeros(nx, dtype=bool)
