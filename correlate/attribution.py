@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from correlate.stacks import Segments, span_at
-from correlate.tables import as_tables, column
+from correlate.tables import as_tables, column, thread_time_order
 
 __all__ = ["attributed_syscalls", "kernel_events", "offcpu"]
 
@@ -90,7 +90,7 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     t = np.concatenate([ts, ts])
     kind = np.concatenate([np.zeros(n, np.int8), np.ones(n, np.int8)])
     row = np.concatenate([np.arange(n), np.arange(n)])
-    order = np.lexsort((kind, t, tid))
+    order = thread_time_order(tid, t, kind, split=n)
     tid_s, t_s, k_s, r_s = tid[order], t[order], kind[order], row[order]
     pair = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (tid_s[:-1] != 0)
     out_rows = r_s[:-1][pair]

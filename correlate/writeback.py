@@ -31,7 +31,7 @@ import pandas as pd
 
 from correlate.stacks import Segments, span_at
 from correlate.syscalls import WRITE_SYSCALLS
-from correlate.tables import as_tables, column, concat, constant
+from correlate.tables import as_tables, column, concat, constant, thread_time_order
 
 __all__ = ["PAGE_SIZE", "Writeback", "ext4_writes", "fsyncs", "writeback"]
 
@@ -100,7 +100,7 @@ def fsyncs(trace: Any, seg: Segments) -> pd.DataFrame:
     t = np.concatenate([column(en, "timestamp"), column(ex, "timestamp")])
     kind = np.concatenate([np.zeros(ne, np.int8), np.ones(len(ex), np.int8)])
     row = np.concatenate([np.arange(ne), np.arange(len(ex))])
-    o = np.lexsort((kind, t, tid))
+    o = thread_time_order(tid, t, kind, split=ne)
     tid_s, t_s, k_s, r_s = tid[o], t[o], kind[o], row[o]
     pair = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1)
     er = r_s[:-1][pair]
