@@ -1,10 +1,14 @@
-/* usdk's CTF 1.8 packet decoder: walks the packets of one stream file with a layout the
+/* usdk's CTF 1.8 packet decoder: walks the packets of stream files with a layout the
  * Python side compiled from the TSDL metadata (correlate/read/layout.py) and appends every
  * event's values to growable per-class column buffers. No Python object per event.
  *
+ * ctf_decode_merged walks all the streams of a read at once in time order (class rows in
+ * time order, the events table written as it goes); ctf_decode_stream walks one stream
+ * (rows in stream order, plus the class of each event for ctf_merge to order later).
+ *
  * Every read is bounds-checked against the packet's content size; on damage the decoder
- * reports the file offset and, in partial mode, drops the damaged packet's rows and goes
- * on with the next packet. */
+ * reports the file offset and, in partial mode (ctf_decode_stream), drops the damaged
+ * packet's rows and goes on with the next packet. */
 #ifndef USDK_CTF_DECODER_H
 #define USDK_CTF_DECODER_H
 

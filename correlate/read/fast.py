@@ -2,10 +2,20 @@
 
 This module is the only importer of the extension's ``ffi``/``lib``. It parses the TSDL
 metadata (:mod:`correlate.read.tsdl`), compiles the decoding program
-(:mod:`correlate.read.layout`), runs the decoder over each stream file (memory-mapped) and
+(:mod:`correlate.read.layout`), runs the decoder over the stream files (memory-mapped) and
 hands the resulting buffers to NumPy without copying them. Strings come back as one bytes
-buffer + offsets per column and become Arrow-backed ``str`` columns; no Python object is
-made per event except for list (array/sequence) columns.
+buffer + offsets per column and become Arrow-backed ``str`` columns; procname and
+enumerations come back as dictionary codes (categoricals); no Python object is made per
+event except for list (array/sequence) columns.
+
+Two ways to decode:
+
+* :func:`read_merged` (tried first): every stream of every trace at once, event by event in
+  time order, so class tables come out sorted and the events table is written on the way
+  (one pass, each value written once);
+* :func:`read`: one trace, each stream on its own (in parallel), with partial reads and
+  damage reports; :mod:`correlate.read.assemble` then merges the streams into time order
+  (:func:`merge`, :func:`gather`, :func:`events`) or sorts keys.
 """
 
 from __future__ import annotations
