@@ -372,7 +372,6 @@ def build_events(tables: dict[str, pd.DataFrame], keys: Order) -> pd.DataFrame:
                                                   validate=False),
             "row": c["row"],
         }, copy=False)
-    assert not isinstance(keys, MergedOrder | MergedEvents)
     names = list(tables)
     if not names:
         return pd.DataFrame({
@@ -385,6 +384,7 @@ def build_events(tables: dict[str, pd.DataFrame], keys: Order) -> pd.DataFrame:
             "procname": pd.Categorical([]),
             "row": np.zeros(0, np.int64),
         })
+    assert not isinstance(keys, MergedOrder | MergedEvents)
     sizes = [len(tables[n]) for n in names]
     ts = np.concatenate([tables[n]["timestamp"].to_numpy() for n in names])
     key = np.concatenate([keys[n][1] for n in names])

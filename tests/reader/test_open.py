@@ -163,6 +163,16 @@ def test_progress_callback_counts_bytes_up_to_the_total(ust_trace: Path, backend
     assert done == sorted(done) and all(t == total for _, t in calls)
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["bt2", "auto", "native"])
+def test_selecting_no_event_class_gives_empty_tables(ust_trace: Path, backend: str) -> None:
+    t = correlate.open(ust_trace, backend=backend, events=["no:such_event*"])
+    assert t.names == [] and len(t) == 0
+    assert list(t.events.columns) == ["timestamp", "name", "domain", "cpu", "pid", "tid",
+                                      "procname", "row"]
+    assert len(t.events) == 0
+
+
 @pytest.mark.unit
 def test_missing_empty_and_non_trace_directories(tmp_path: Path) -> None:
     with pytest.raises(TraceNotFoundError) as e:
