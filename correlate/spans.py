@@ -47,7 +47,9 @@ from correlate.tables import (
     column,
     concat,
     constant,
+    fold_pair,
     is_ust_name,
+    thread_time_order,
     union,
 )
 
@@ -181,7 +183,9 @@ def spans(trace: Any) -> pd.DataFrame:
     ts = np.concatenate([entries["timestamp"].to_numpy(), exits["timestamp"].to_numpy()])
     kind = np.concatenate([np.zeros(ne, np.int8), np.ones(nx, np.int8)])
     idx = np.concatenate([np.arange(ne), np.arange(nx)])
-    order = np.lexsort((kind, ts, sid, pid))
+    key = fold_pair(pid, sid)
+    order = thread_time_order(key, ts, kind) if key is not None else np.lexsort(
+        (kind, ts, sid, pid))
     pid_s, sid_s, kind_s, idx_s = pid[order], sid[order], kind[order], idx[order]
     op_all = union([entries["op"].array, exits["op"].array])
     op_s = np.asarray(op_all.codes)[order]

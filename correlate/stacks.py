@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from correlate.spans import EXIT, SUSPEND, span_events
-from correlate.tables import as_tables, ranks
+from correlate.tables import as_tables, ranks, thread_time_order
 
 __all__ = ["Segments", "segments", "span_at"]
 
@@ -130,7 +130,7 @@ def segments(trace: Any, sp: pd.DataFrame) -> Segments:
     # entries/resumes, outermost first.
     closing = (kind == EXIT) | (kind == SUSPEND)
     tie = np.where(closing, -depth - 1_000_000, depth)
-    order = np.lexsort((tie, f["timestamp"].to_numpy(), f["tid"].to_numpy()))
+    order = thread_time_order(f["tid"].to_numpy(), f["timestamp"].to_numpy(), tie)
     f = f.iloc[order].reset_index(drop=True)
     f["span"] = after(f["kind"].to_numpy(), f["of"].to_numpy(), f["tid"].to_numpy())
 

@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 __all__ = ["Tables", "as_tables", "categorical", "concat", "is_ust_name", "ranks",
-           "thread_time_order", "time_thread_order"]
+           "fold_pair", "thread_time_order", "time_thread_order"]
 
 
 def is_ust_name(name: str) -> bool:
@@ -219,9 +219,11 @@ def thread_time_order(tid: np.ndarray, ts: np.ndarray, kind: np.ndarray | None =
     ts = np.asarray(ts, dtype=np.int64)
     t = ts - ts.min()
     if kind is not None:
-        if int(t.max()) >= (1 << 61):
+        kinds, k_rank = ranks(np.asarray(kind))
+        width = max(len(kinds), 1)
+        if int(t.max()) >= (1 << 62) // width:
             return np.lexsort((kind, ts, tid))
-        t = (t << 1) | np.asarray(kind, dtype=np.int64)
+        t = t * width + k_rank
     o = _merge_order(t, split) if split is not None else None
     if o is None:
         o = np.argsort(t, kind="stable")
@@ -256,3 +258,16 @@ def time_thread_order(ts: np.ndarray, tid: np.ndarray) -> np.ndarray:
     if int(t.max()) >= (1 << 62) // max(len(uniq), 1):
         return np.lexsort((tid, ts))
     return np.argsort(t * len(uniq) + rank, kind="stable")
+
+
+def fold_pair(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
+    """One int64 ordering like ``(major, minor)`` pairs (e.g. ``(pid, span_id)``), or None
+    when the ranks of ``major`` times the range of ``minor`` do not fit 62 bits."""
+    if not len(major):
+        return np.zeros(0, dtype=np.int64)
+    uniq, rank = ranks(np.asarray(major))
+    minor = np.asarray(minor, dtype=np.int64)
+    lo, hi = int(minor.min()), int(minor.max())
+    if (hi - lo + 1) * max(len(uniq), 1) >= (1 << 62):
+        return None
+    return rank.astype(np.int64) * (hi - lo + 1) + (minor - lo)
