@@ -216,7 +216,7 @@ def span_at(seg: Segments, pid: np.ndarray, tid: np.ndarray, t: np.ndarray) -> n
     span = np.append(np.insert(f["span"].to_numpy(), first, -1), -1)
 
     def search(sl: slice) -> None:
-        out[sl] = _search(tids, pid_of, s_key, span, ev_pid[sl], tid[sl], t[sl], t0)
+        _search(out[sl], tids, pid_of, s_key, span, ev_pid[sl], tid[sl], t[sl], t0)
 
     # Large query sets are cut in one time-contiguous chunk per CPU: NumPy releases the
     # GIL in the sorts, searches and gathers, so the chunks run in parallel.
@@ -245,9 +245,10 @@ def _query_ranks(tids: np.ndarray, tid: np.ndarray) -> np.ndarray:
     return np.where(tids[r] == tid, r, -1).astype(np.int32)
 
 
-def _search(tids: np.ndarray, pid_of: np.ndarray, s_key: np.ndarray, span: np.ndarray,
-            ev_pid: np.ndarray, tid: np.ndarray, t: np.ndarray, t0: int) -> np.ndarray:
-    """The fast path of :func:`span_at` for one chunk of queries."""
+def _search(res: np.ndarray, tids: np.ndarray, pid_of: np.ndarray, s_key: np.ndarray,
+            span: np.ndarray, ev_pid: np.ndarray, tid: np.ndarray, t: np.ndarray,
+            t0: int) -> None:
+    """The fast path of :func:`span_at` for one chunk of queries, written into ``res``."""
     q_rank = _query_ranks(tids, tid)
     # a query of another process than the thread's is no span thread
     if len(ev_pid) and (ev_pid >= 0).any():
@@ -267,9 +268,7 @@ def _search(tids: np.ndarray, pid_of: np.ndarray, s_key: np.ndarray, span: np.nd
         qk = q_key[o]
     pos = np.searchsorted(s_key, qk, side="right")
     pos -= 1  # -1 (a negative key: no span thread) is the end sentinel
-    res = np.empty(len(t), dtype=np.int64)
     res[o] = span[pos]
-    return res
 
 
 def _span_at_general(f: pd.DataFrame, tids: np.ndarray, s_rank: np.ndarray,
