@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,15 +45,22 @@ def rss_kb():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
 
+def cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
 base = rss_kb()
+c0 = cpu_s()
 t0 = time.perf_counter()
 trace = correlate.open(sys.argv[1], progress=False)
 ev = trace.events
 t1 = time.perf_counter()
+c1 = cpu_s()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 frames = [trace.table(n) for n in trace.names] + [ev]
 size = int(sum(f.memory_usage(deep=True, index=False).sum() for f in frames))
-print(json.dumps({"events": len(ev), "seconds": t1 - t0, "peak_kb": peak - base,
+print(json.dumps({"events": len(ev), "seconds": t1 - t0, "cpu": c1 - c0,
+                  "peak_kb": peak - base,
                   "df_bytes": size, "backends": [b.decoder for b in trace.backends],
                   "classes": {n: len(trace.table(n)) for n in trace.names}}))
 """
@@ -121,22 +129,25 @@ def run_py(code: str, *args: str) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def counter(trace: Path) -> tuple[int, float]:
+def counter(trace: Path) -> tuple[int, float, float]:
     """babeltrace2's own decode rate; one run per CTF trace (its muxer refuses to sort LTTng
     and perf clocks together), times and counts summed."""
-    total, seconds = 0, 0.0
+    total, seconds, cpu = 0, 0.0, 0.0
     for meta in sorted(trace.rglob("metadata")):
         t0 = time.perf_counter()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = subprocess.run(["babeltrace2", str(meta.parent), "-c", "sink.utils.counter"],
                            capture_output=True, text=True)
         seconds += time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         if r.returncode != 0:
             raise SystemExit(f"babeltrace2 failed on {meta.parent}: {r.stderr}")
         found = re.findall(r"([\d,]+) Event messages", r.stdout)  # last = final count
         if not found:
             raise SystemExit(f"unexpected babeltrace2 counter output: {r.stdout}")
         total += int(found[-1].replace(",", ""))
-    return total, seconds
+    return total, seconds, cpu
 
 
 def main() -> int:
@@ -154,7 +165,7 @@ def main() -> int:
 
     ours = run_py(OURS, str(trace))
     py = run_py(BT2, str(trace), str(args.sample))
-    n_counter, t_counter = counter(trace)
+    n_counter, t_counter, cpu_counter = counter(trace)
 
     ours_rate = ours["events"] / ours["seconds"]
     py_rate = py["events"] / py["seconds"]
@@ -173,6 +184,9 @@ def main() -> int:
           f"{t_counter:9.2f} {counter_rate:12,.0f}")
     print(f"speed-up vs bt2-Python: {ours_rate / py_rate:,.1f}x   "
           f"vs babeltrace2 counter: {ours_rate / counter_rate:,.2f}x")
+    print(f"per CPU second (user+sys, what load does not change much): ours "
+          f"{ours['events'] / ours['cpu']:,.0f} events/s ({ours['cpu']:.2f} s), "
+          f"babeltrace2 counter {n_counter / cpu_counter:,.0f} events/s ({cpu_counter:.2f} s)")
     print(f"DataFrames: {df_mb:,.0f} MB   peak RSS growth while reading: {peak_mb:,.0f} MB   "
           f"ratio: {peak_mb / df_mb:.2f}x")
     ok = (ours["events"] >= 5_000_000 and ours_rate >= 3e6 and ours_rate >= counter_rate
