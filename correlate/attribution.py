@@ -42,15 +42,15 @@ def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
         mask = (np.asarray(dom.cat.codes) == dom.cat.categories.get_loc("kernel")
                 if isinstance(dom.dtype, pd.CategoricalDtype) and "kernel" in dom.cat.categories
                 else (dom == "kernel").to_numpy())
-        idx = None if mask.all() else np.flatnonzero(mask)
+        keep = None if mask.all() else mask
     else:
-        idx = None
-    # one take per column (a boolean frame filter then a column selection copies twice),
-    # in threads for big tables: NumPy's take releases the GIL
+        keep = None
+    # one boolean selection per column (a frame filter then a column selection copies
+    # twice), in threads for big tables: NumPy releases the GIL while it copies
     def take(c: str) -> Any:
-        return ev[c].array if idx is None else ev[c].array.take(idx)
+        return ev[c].array if keep is None else ev[c].array[keep]
 
-    if idx is not None and len(idx) >= (1 << 21):
+    if keep is not None and len(keep) >= (1 << 21):
         with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(cols))) as pool:
             arrays = list(pool.map(take, cols))
     else:
