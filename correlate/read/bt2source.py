@@ -257,7 +257,7 @@ def read(trace: TraceDir, stream_base: int, opts: Options) -> SourceResult:
                 pinfo = packet_info[ev.packet.addr]
                 pos = stream_pos[pinfo[1]]
                 stream_pos[pinfo[1]] = pos + 1
-                if st is None:
+                if not isinstance(st, _ClassState):  # a class not asked for
                     continue
                 ts = msg.default_clock_snapshot.value
                 if freq != 1_000_000_000:
