@@ -379,9 +379,9 @@ def _write_stream(path: Any, uid: bytes, cpu_id: int, on: np.ndarray, ts: np.nda
         for c in strings:
             codes, cats = _text(df[c])
             code_r = codes[r]
-            for k, b in enumerate(cats):  # one scatter per distinct string
-                if b:
+            for k, text in enumerate(cats):  # one scatter per distinct string
+                if text:
                     hit = code_r == k
-                    _put(buf, f"S{len(b)}", p[hit], b)
+                    _put(buf, f"S{len(text)}", p[hit], text)
             p = p + str_len[(i, c)][r]
     buf.tofile(str(path))
