@@ -26,6 +26,7 @@ import pandas as pd
 
 from correlate import names
 from correlate.read import assemble, bt2source
+from correlate.read import tasks as tasks_mod
 from correlate.read.bt2source import Options, SourceResult
 from correlate.read.discover import TraceDir, find_traces
 from correlate.read.model import Clock, Damage, MergedEvents, StreamDiscards
@@ -85,7 +86,8 @@ def open(  # noqa: A001 - the public name is `correlate.open`
         raise ValueError(f"backend must be 'auto', 'native' or 'bt2', not {backend!r}")
     traces = find_traces(path)
     results, used, merged = _read(traces, opts, progress, backend)
-    return Trace(Path(path), results, opts, used, merged)
+    return Trace(Path(path), results, opts, used, merged,
+                 tasks=tasks_mod.load([t.path for t in traces]))
 
 
 def _read(
@@ -151,7 +153,8 @@ class Trace:
     """
 
     def __init__(self, path: Path, results: list[SourceResult], opts: Options,
-                 backends: list[Backend], merged: MergedEvents | None = None) -> None:
+                 backends: list[Backend], merged: MergedEvents | None = None,
+                 tasks: tasks_mod.Tasks | None = None) -> None:
         self.path = path
         self.backends = tuple(backends)
         parts = [p for r in results for p in r.parts]
@@ -161,6 +164,10 @@ class Trace:
             self._keys = merged
         else:
             self._tables, self._keys = assemble.build_tables(parts, opts.columns)
+        self._tasks = tasks
+        if tasks is not None:  # perf events carry no procname: usdk record's tasks.tsv has it
+            self._tables = {n: tasks_mod.fill_procnames(t, tasks)
+                            for n, t in self._tables.items()}
         self._originals: dict[str, str] = {}
         for p in parts:
             self._originals.setdefault(p.name, p.canonical)
@@ -231,6 +238,8 @@ class Trace:
         """Every event, time-ordered: timestamp, name, domain, cpu, pid, tid, procname, row."""
         if self._events is None:
             self._events = assemble.build_events(self._tables, self._keys)
+            if self._tasks is not None:
+                self._events = tasks_mod.fill_procnames(self._events, self._tasks)
         return self._events
 
     def __len__(self) -> int:
