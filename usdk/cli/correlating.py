@@ -19,6 +19,8 @@ def add_common(p: argparse.ArgumentParser, by: tuple[str, ...], default_by: str)
     p.add_argument("trace", metavar="DIR", help="trace directory (usdk record -o DIR)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--wide", action="store_true",
+                   help="text: every column, raw numbers (csv and json always have them all)")
     p.add_argument("--by", choices=by, default=default_by, help=f"one row per {'|'.join(by)}")
     p.add_argument("--op", action="append", default=[], metavar="PATTERN",
                    help="only operations matching this fnmatch pattern (repeatable)")
@@ -63,15 +65,73 @@ def emit(df: Any, args: argparse.Namespace, notes: list[str], title: str) -> Non
     else:
         import pandas as pd
 
+        shown, hidden = (df, []) if getattr(args, "wide", False) else readable(df)
         with pd.option_context("display.max_columns", None, "display.width", 250,
                                "display.max_colwidth", 60):
-            body = df.to_string(index=False) if len(df) else "(nothing to report)"
+            body = shown.to_string(index=False) if len(shown) else "(nothing to report)"
         text = f"{title}\n\n{body}\n"
+        if hidden:
+            text += f"\n({len(hidden)} more columns with --wide: {', '.join(hidden[:6])}"
+            text += ", ...)\n" if len(hidden) > 6 else ")\n"
         if notes:
             text += "\nnotes:\n" + "".join(f"  - {n}\n" for n in notes)
         write(text, args)
         return
     emit_notes(notes)
+
+
+def readable(df: Any) -> tuple[Any, list[str]]:
+    """The text view: durations and sizes in units, without the ``total_*`` twins and
+    without columns that say nothing (all zero, empty or false). Returns (view, hidden)."""
+    import pandas as pd
+
+    hidden = [c for c in df.columns if str(c).startswith("total_")]
+    for c in df.columns:
+        if c in hidden or c in ("op", "count") or len(df) == 0:
+            continue
+        col = df[c]
+        numeric = pd.api.types.is_numeric_dtype(col) and col.dtype != bool
+        if (
+            col.isna().all()
+            or (col.dtype == bool and not col.any())
+            or (numeric and (col.fillna(0) == 0).all())
+        ):
+            hidden.append(c)
+    view = df.drop(columns=hidden).copy()
+    for c in view.columns:
+        name = str(c)
+        if not pd.api.types.is_numeric_dtype(view[c]) or view[c].dtype == bool:
+            continue
+        if name.endswith("_ns") or name == "duration":
+            view[c] = view[c].map(_duration)
+        elif "bytes" in name:
+            view[c] = view[c].map(_size)
+    view.columns = [str(c).removesuffix("_ns") for c in view.columns]
+    return view, hidden
+
+
+def _duration(v: Any) -> str:
+    import pandas as pd
+
+    if pd.isna(v):
+        return "-"
+    v = float(v)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.0f} ns"
+
+
+def _size(v: Any) -> str:
+    import pandas as pd
+
+    if pd.isna(v):
+        return "-"
+    v = float(v)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.0f} B"
 
 
 def emit_notes(notes: list[str]) -> None:
