@@ -162,6 +162,9 @@ def run(
     off. ``out_dir`` (created, must be empty) is the guest's ``/run/usdk-lab``; the console log is
     written beside it as ``<out_dir>.console.log``."""
     out_dir = Path(out_dir).resolve()
+    for p in (REPO, lab_build.modules_dir):
+        if p.is_relative_to("/run"):
+            raise ValueError(f"{p} is under /run, which the guest replaces with a fresh tmpfs")
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.iterdir()):
         raise ValueError(f"{out_dir} is not empty")

@@ -11,14 +11,13 @@ import json
 import re
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 import correlate
-from lab.vm import REPO, GuestResult, LabBuild, run
+from lab.vm import REPO, GuestResult
 
 pytestmark = pytest.mark.lab
 
@@ -27,8 +26,8 @@ KERNEL_TROUBLE = re.compile(r"\] (BUG:|Oops|WARNING:|general protection fault|Ke
                             r"|INFO: task .* blocked|watchdog: BUG)")
 
 
-def _cases(guest: GuestResult) -> list[ET.Element]:
-    junit = guest.out_dir / "junit.xml"
+def _cases(guest: GuestResult, report: str = "junit.xml") -> list[ET.Element]:
+    junit = guest.out_dir / report
     assert junit.exists(), f"the guest wrote no pytest report\n{guest.failure_report()}"
     return list(ET.parse(junit).getroot().iter("testcase"))
 
@@ -62,6 +61,23 @@ def test_guest_tests_pass(guest: GuestResult) -> None:
     assert guest.returncode == 0, guest.failure_report()
 
 
+def test_project_kernel_tier_passes_in_the_guest_with_lttng(guest: GuestResult) -> None:
+    """The project's own ``kernel`` tests (session builder, correlator end to end, reader),
+    run in the guest with ``USDK_KERNEL_BACKEND=lttng``. Tests for the perf backend skip there;
+    known lttng-modules gaps are strict xfails (lab/known_gaps.py); the rest must pass."""
+    cases = _cases(guest, "kernel-tier.xml")
+    bad = {f"{c.get('classname')}::{c.get('name')}": msg for c in cases
+           for msg in (_outcome(c, "failure") or _outcome(c, "error"),) if msg}
+    assert not bad, "kernel tier failed in the guest:\n" + "\n\n".join(
+        f"{name}: {msg[:2000]}" for name, msg in bad.items())
+    passed = {c.get("name") for c in cases
+              if not any(c.find(k) is not None for k in ("failure", "error", "skipped"))}
+    assert "test_record_acceptance" in passed, "issue 3's acceptance did not run with lttng"
+    notes = {f"{c.get('classname')}::{c.get('name')}": msg for c in cases
+             for msg in (_outcome(c, "skipped"),) if msg}
+    print("kernel tier in the guest, skipped or xfailed:", json.dumps(notes, indent=1))
+
+
 def test_guest_skips_nothing(guest: GuestResult) -> None:
     """A guest test that skipped proved nothing; the lab exists so these checks really run."""
     skipped = {f"{c.get('classname')}::{c.get('name')}": msg for c in _cases(guest)
@@ -92,49 +108,43 @@ def test_guest_reports_the_perf_counters(guest: GuestResult) -> None:
           f"missing: {sorted(counters['missing'])}")
 
 
-def test_hung_guest_is_killed_and_its_console_kept(
-    lab_build: LabBuild, tmp_path: Path,
-) -> None:
-    start = time.monotonic()
-    result = run(lab_build, "echo lab-hang-marker; sleep 600", tmp_path / "out", timeout=40,
-                 ext4_mb=0)
-    assert result.timed_out and not result.powered_off and result.returncode is None
-    assert time.monotonic() - start < 60, "the hung guest was not killed at its timeout"
-    assert "lab-hang-marker" in result.console, result.failure_report()
-    assert "did not power off within" in result.failure_report()
+def test_hung_guest_is_killed_and_its_console_kept(hung_guest: GuestResult) -> None:
+    r = hung_guest
+    assert r.timed_out and not r.powered_off and r.returncode is None
+    assert r.seconds < 55, f"the hung guest was not killed at its 40 s timeout ({r.seconds} s)"
+    assert "lab-hang-marker" in r.console, r.failure_report()
+    assert "did not power off within" in r.failure_report()
 
 
-# The figures both kernel backends must agree on for the same workload. Timing (fsync_ns),
-# asynchronous writeback and file naming (paths with lttng's openat, inodes with perf) are
-# inherent differences, not compared.
+# The figures both kernel backends must agree on for the same workload. Timing (fsync_ns) and
+# file naming (paths from lttng's openat, inodes with perf) differ by nature and are not
+# compared; writeback is a known gap of the lttng backend (test below).
 EQUIVALENT = ["count", "write_syscalls", "write_bytes", "write_bytes_asked", "ext4_write_begin",
               "ext4_bytes", "fsyncs"]
+EQUIVALENCE_TRACE = "test_record_cli_lttng_backend_ext4_syscalls_pmu"
 
 
-@pytest.mark.kernel
-def test_lttng_backend_in_guest_equals_perf_backend_on_host(
-    guest: GuestResult, tmp_path: Path,
-) -> None:
-    """Same workload, recorded with the ``lttng`` backend in the guest and the ``perf`` backend
-    here: the correlator gives the same per-operation figures."""
+@pytest.fixture(scope="module")
+def both_backends(guest: GuestResult, tmp_path_factory: pytest.TempPathFactory,
+                  ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Per-operation figures of the guest's lttng recording and of the same workload recorded
+    here with the perf backend, and the workload's own counts."""
     from correlate.analysis import Analysis
     from correlate.report import attribute_table
 
-    name = "test_record_cli_lttng_backend_ext4_syscalls_pmu"
-    guest_trace = guest.out_dir / "traces" / name
-    w = json.loads((guest.out_dir / "traces" / f"{name}.workload.json").read_text())
-    work = tmp_path / "files"
+    w = json.loads((guest.out_dir / "traces" / f"{EQUIVALENCE_TRACE}.workload.json").read_text())
+    tmp = tmp_path_factory.mktemp("perf-backend")
+    work = tmp / "files"
     work.mkdir()
     fstype = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(work)], capture_output=True,
                             text=True).stdout.strip()
     if fstype != "ext4":
         pytest.skip(f"the host's {work} is on {fstype or 'an unknown fs'}, not ext4")
-    host_trace = tmp_path / "perf-trace"
-    usdk = Path(sys.executable).with_name("usdk")
+    host_trace = tmp / "trace"
     r = subprocess.run(
-        [str(usdk), "record", "--kernel-backend", "perf", "--ext4", "--syscalls", "io",
-         "--pmu", "task-clock,page-faults", "-o", str(host_trace), "--",
-         sys.executable, str(REPO / "tests/lab/guest/workload.py"), str(work), "--usdk",
+        [str(Path(sys.executable).with_name("usdk")), "record", "--kernel-backend", "perf",
+         "--ext4", "--syscalls", "io", "--pmu", "task-clock,page-faults", "-o", str(host_trace),
+         "--", sys.executable, str(REPO / "tests/lab/guest/workload.py"), str(work), "--usdk",
          f"--ops={w['ops']}", f"--writes={w['writes_per_op']}"],
         capture_output=True, text=True, timeout=300,
     )
@@ -144,11 +154,34 @@ def test_lttng_backend_in_guest_equals_perf_backend_on_host(
         table = attribute_table(Analysis(correlate.open(trace, progress=False)))
         row = table[table["op"] == "usdk_lab:op"]
         assert len(row) == 1, table.to_string()
-        out = {c: int(row.iloc[0][c]) for c in EQUIVALENT}
+        out = {c: int(row.iloc[0][c]) for c in [*EQUIVALENT, "writeback_bytes"]}
         out["files"] = len(str(row.iloc[0]["files"]).split(";"))
         return out
 
-    lttng_figures, perf_figures = figures(guest_trace), figures(host_trace)
+    return figures(guest.out_dir / "traces" / EQUIVALENCE_TRACE), figures(host_trace), w
+
+
+@pytest.mark.kernel
+def test_lttng_backend_in_guest_equals_perf_backend_on_host(
+    both_backends: tuple[dict[str, int], dict[str, int], dict[str, int]],
+) -> None:
+    """Same workload, ``lttng`` backend in the guest, ``perf`` backend here: the correlator
+    gives the same per-operation figures."""
+    lttng, perf, w = both_backends
+    keys = [*EQUIVALENT, "files"]
+    assert {k: lttng[k] for k in keys} == {k: perf[k] for k in keys}
     n = w["ops"] * w["writes_per_op"]
-    assert lttng_figures == perf_figures
-    assert lttng_figures["write_syscalls"] == n and lttng_figures["files"] == w["ops"]
+    assert lttng["write_syscalls"] == n and lttng["ext4_write_begin"] == n
+    assert lttng["files"] == w["ops"] and lttng["fsyncs"] == w["ops"]
+
+
+@pytest.mark.kernel
+@pytest.mark.xfail(strict=True, reason="lttng-modules 2.13.9 has no ext4_writepages_result probe "
+                   "(only the pre-3.11 ext4_da_writepages_result), so the lttng backend records "
+                   "no writeback; see lab/known_gaps.py")
+def test_lttng_backend_attributes_writeback_like_perf(
+    both_backends: tuple[dict[str, int], dict[str, int], dict[str, int]],
+) -> None:
+    lttng, perf, w = both_backends
+    assert perf["writeback_bytes"] == w["ops"] * w["writes_per_op"] * w["block"]
+    assert lttng["writeback_bytes"] == perf["writeback_bytes"]

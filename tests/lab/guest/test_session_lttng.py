@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 
 import correlate
-from correlate.analysis import Analysis
-from correlate.report import attribute_table
 from usdk.errors import UnknownEventError
 from usdk.session import KernelBackend, KernelEvents, Session, SessionConfig
 
@@ -70,11 +68,8 @@ def test_record_cli_lttng_backend_ext4_syscalls_pmu(
                                          sorted(exits["timestamp"]), strict=True)):
         mine = ts[i * WRITES:(i + 1) * WRITES]
         assert begin < mine[0] and mine[-1] < end, f"op {i}: {begin} {mine} {end}"
-
-    table = attribute_table(Analysis(t))
-    row = table[table["op"] == "usdk_lab:op"].iloc[0]
-    assert (row["count"], row["write_syscalls"], row["ext4_write_begin"], row["fsyncs"]) == \
-        (OPS, n, n, OPS)
+    # the correlator's figures for this recording are checked on the host, against the perf
+    # backend's (tests/lab/test_lab.py::test_lttng_backend_in_guest_equals_perf_backend_on_host)
 
 
 def test_unavailable_counter_is_refused_before_lttng_sees_it(
