@@ -209,8 +209,10 @@ def run(
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            proc.kill()   # this guest's qemu, by its pid
-            proc.wait()
+        finally:   # also on Ctrl-C or any error here: never leave this guest's qemu running
+            if proc.poll() is None:
+                proc.kill()   # by its pid
+                proc.wait()
     seconds = time.monotonic() - start
     qemu_log = (work / "qemu.log").read_text(errors="replace").strip()
     if qemu_log:
