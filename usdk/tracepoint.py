@@ -475,38 +475,60 @@ def _short_repr(v: Any) -> str:
     return r if len(r) <= 200 else r[:197] + "..."
 
 
+def _untyped_begin(
+    qual: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[int, int, Any]:
+    """Open an untyped span: new id, parent from the ContextVar, usdk:span_entry."""
+    sid, parent = next_span_id(), _current.get()
+    token = _current.set(sid)
+    try:
+        _B_ENTRY.dispatcher()(sid, parent, qual, _render_args(args, kwargs))
+    except Exception as e:  # pragma: no cover - never the app's problem
+        _native.warn_once("internal:usdk", f"usdk: {e!r}")
+    return sid, parent, token
+
+
+def _untyped_end(
+    qual: bytes,
+    sid: int,
+    parent: int,
+    token: Any,
+    *,
+    ret: Any = None,
+    exc: BaseException | None = None,
+) -> None:
+    """Close an untyped span: restore the parent, usdk:span_exit with ret or exc_type."""
+    _current.reset(token)
+    try:
+        if exc is not None:
+            _B_EXIT.dispatcher()(sid, parent, qual, b"", exception_name(exc))
+        else:
+            _B_EXIT.dispatcher()(sid, parent, qual, coerce.to_text(_short_repr(ret)), b"")
+    except Exception as e:  # pragma: no cover
+        _native.warn_once("internal:usdk", f"usdk: {e!r}")
+
+
 def _untyped(func: Callable[..., Any], name: str) -> Any:
     qual = coerce.to_text(f"{getattr(func, '__module__', '?')}.{name}")
 
     def on(*args: Any, **kwargs: Any) -> Any:
-        sid, parent = next_span_id(), _current.get()
-        token = _current.set(sid)
-        try:
-            _B_ENTRY.dispatcher()(sid, parent, qual, _render_args(args, kwargs))
-        except Exception as e:  # pragma: no cover
-            _native.warn_once("internal:usdk", f"usdk: {e!r}")
+        sid, parent, token = _untyped_begin(qual, args, kwargs)
         try:
             ret = func(*args, **kwargs)
         except BaseException as e:
-            _current.reset(token)
-            _B_EXIT.dispatcher()(sid, parent, qual, b"", exception_name(e))
+            _untyped_end(qual, sid, parent, token, exc=e)
             raise
-        _current.reset(token)
-        _B_EXIT.dispatcher()(sid, parent, qual, coerce.to_text(_short_repr(ret)), b"")
+        _untyped_end(qual, sid, parent, token, ret=ret)
         return ret
 
     async def on_async(*args: Any, **kwargs: Any) -> Any:
-        sid, parent = next_span_id(), _current.get()
-        token = _current.set(sid)
-        _B_ENTRY.dispatcher()(sid, parent, qual, _render_args(args, kwargs))
+        sid, parent, token = _untyped_begin(qual, args, kwargs)
         try:
             ret = await Stepper(func(*args, **kwargs), sid)
         except BaseException as e:
-            _current.reset(token)
-            _B_EXIT.dispatcher()(sid, parent, qual, b"", exception_name(e))
+            _untyped_end(qual, sid, parent, token, exc=e)
             raise
-        _current.reset(token)
-        _B_EXIT.dispatcher()(sid, parent, qual, coerce.to_text(_short_repr(ret)), b"")
+        _untyped_end(qual, sid, parent, token, ret=ret)
         return ret
 
     real_on = on_async if inspect.iscoroutinefunction(func) else on
