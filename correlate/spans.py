@@ -317,11 +317,12 @@ def flag_lower_bounds(sp: pd.DataFrame, discarded: pd.DataFrame | None) -> np.nd
     lost = column(discarded, "discarded_events") + column(discarded, "lost_packets")
     if not (lost > 0).any():
         return flags
-    if "begin" not in discarded or "end" not in discarded:
-        flags[:] = True
+    windows = discarded.loc[lost > 0, ["begin", "end"]] if "begin" in discarded else None
+    if windows is None or "end" not in discarded or windows.isna().to_numpy().any():
+        flags[:] = True  # a loss with no time bounds could be inside any span
         return flags
     b = sp["begin"].fillna(np.iinfo(np.int64).min).to_numpy(dtype=np.int64)
     e = sp["end"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
-    for wb, we in discarded.loc[lost > 0, ["begin", "end"]].to_numpy(dtype=np.int64):
+    for wb, we in windows.to_numpy(dtype=np.int64):
         flags |= (b <= we) & (e >= wb)  # one pass per discard window, not per span
     return flags

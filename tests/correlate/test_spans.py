@@ -90,3 +90,18 @@ def test_discarded_events_flag_overlapping_spans_as_lower_bounds(assert_table):
     a = correlate.Analysis(synth.parse(text, discarded=[(250, 320, 7)]))
     assert any("lower bounds" in n for n in a.notes)
     assert correlate.latency_report(a)["lower_bound"].tolist() == [True]
+
+
+def test_a_discard_without_time_bounds_flags_every_span():
+    import pandas as pd
+
+    from correlate.spans import flag_lower_bounds
+
+    sp = pd.DataFrame({"begin": [100, 300], "end": [200, 400]})
+    discarded = pd.DataFrame({
+        "discarded_events": [7, 0], "lost_packets": [0, 0],
+        "begin": pd.array([None, 10], dtype="Int64"), "end": pd.array([None, 20], dtype="Int64"),
+    })
+    assert flag_lower_bounds(sp, discarded).tolist() == [True, True]
+    discarded.loc[0, ["begin", "end"]] = [150, 160]
+    assert flag_lower_bounds(sp, discarded).tolist() == [True, False]
