@@ -101,6 +101,25 @@ def test_guest_trace_reads_back_on_the_host(guest: GuestResult) -> None:
     assert len(t.table("ext4_sync_file_enter").query(f"tid == {w['tid']}")) == w["ops"]
 
 
+def test_reader_native_equals_bt2_on_the_guests_lttng_kernel_traces(guest: GuestResult) -> None:
+    """Issue 4's differential test on real lttng-modules traces: every table and the events
+    table the native decoder returns equal babeltrace2's, for every trace the guest made."""
+    import pandas as pd
+
+    traces = sorted(p for p in (guest.out_dir / "traces").iterdir() if (p / "kernel").is_dir())
+    assert traces, "the guest brought back no LTTng kernel trace"
+    for trace in traces:
+        a = correlate.open(trace, backend="native", progress=False)
+        b = correlate.open(trace, backend="bt2", progress=False)
+        assert all(x.decoder == "native" for x in a.backends), (trace.name, a.backends)
+        assert a.names == b.names and len(a) > 0, trace.name
+        assert any(not n.startswith(("usdk:", "kvstore:", "shop:")) for n in a.names)
+        for name in b.names:
+            pd.testing.assert_frame_equal(a.table(name), b.table(name), check_exact=True,
+                                          obj=f"{trace.name}: {name}")
+        pd.testing.assert_frame_equal(a.events, b.events, check_exact=True, obj=trace.name)
+
+
 def test_guest_reports_the_perf_counters(guest: GuestResult) -> None:
     counters = json.loads((guest.out_dir / "perf-counters.json").read_text())
     assert "perf:cpu:task-clock" in counters["offered"]
