@@ -207,7 +207,20 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 
 def _int(tok: str) -> int:
     t = tok.rstrip("uUlL")
-    return int(t, 0) if not re.fullmatch(r"-?0\d+", t) else int(t, 8)
+    try:
+        return int(t, 0) if not re.fullmatch(r"-?0\d+", t) else int(t, 8)
+    except ValueError:
+        raise TsdlError(f"bad integer literal {tok!r}") from None
+
+
+def _n(v: object, what: str) -> int:
+    """An attribute that must be an integer (``size = 32;``), else :class:`TsdlError`."""
+    if isinstance(v, int):
+        return v
+    try:
+        return int(v)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise TsdlError(f"{what} is not an integer: {v!r}") from None
 
 
 _KEYWORDS = {"integer", "floating_point", "string", "enum", "struct", "variant"}
@@ -288,7 +301,10 @@ class _Parser:
     def value(self) -> object:
         k, v = self.kind(), self.next()
         if k == "str":
-            return bytes(v[1:-1], "utf-8").decode("unicode_escape")
+            try:
+                return bytes(v[1:-1], "utf-8").decode("unicode_escape")
+            except UnicodeDecodeError:
+                raise TsdlError(f"bad escape in string {v!r}") from None
         if k == "num":
             return _int(v)
         if v == "-" and self.kind() == "num":
@@ -329,17 +345,18 @@ class _Parser:
         elif which == "clock":
             name = str(attrs.get("name", ""))
             m.clocks[name] = ClockDecl(
-                name, int(attrs.get("freq", 1_000_000_000)),  # type: ignore[arg-type]
-                int(attrs.get("offset_s", 0)), int(attrs.get("offset", 0)),  # type: ignore[arg-type]
+                name, _n(attrs.get("freq", 1_000_000_000), "clock freq"),
+                _n(attrs.get("offset_s", 0), "clock offset_s"),
+                _n(attrs.get("offset", 0), "clock offset"),
                 str(attrs.get("absolute", "false")).lower() in ("true", "1"))
         elif which == "stream":
-            sid = int(attrs.get("id", 0))  # type: ignore[arg-type]
+            sid = _n(attrs.get("id", 0), "stream id")
             m.streams[sid] = StreamDecl(sid, types.get("event.header"),
                                         types.get("packet.context"), types.get("event.context"))
         elif which == "event":
             m.events.append(EventDecl(str(attrs.get("name", "")),
-                                      int(attrs.get("id", 0)),  # type: ignore[arg-type]
-                                      int(attrs.get("stream_id", 0)),  # type: ignore[arg-type]
+                                      _n(attrs.get("id", 0), "event id"),
+                                      _n(attrs.get("stream_id", 0), "event stream_id"),
                                       types.get("context"), types.get("fields")))
 
     # types
@@ -358,8 +375,8 @@ class _Parser:
         if w == "integer":
             self.next()
             a = self.attrs_block()
-            size = int(a["size"])  # type: ignore[arg-type]
-            align = int(a.get("align", 8 if size % 8 == 0 else 1))  # type: ignore[arg-type]
+            size = _n(a.get("size"), "integer size")
+            align = _n(a.get("align", 8 if size % 8 == 0 else 1), "integer align")
             signed = str(a.get("signed", "false")).lower() in ("true", "1")
             base = a.get("base", 10)
             base_n = {"decimal": 10, "dec": 10, "d": 10, "i": 10, "u": 10, "hexadecimal": 16,
@@ -372,8 +389,8 @@ class _Parser:
         if w == "floating_point":
             self.next()
             a = self.attrs_block()
-            return Float(int(a["exp_dig"]), int(a["mant_dig"]),  # type: ignore[arg-type]
-                         int(a.get("align", 8)), _bo(a.get("byte_order")))  # type: ignore[arg-type]
+            return Float(_n(a.get("exp_dig"), "exp_dig"), _n(a.get("mant_dig"), "mant_dig"),
+                         _n(a.get("align", 8), "floating_point align"), _bo(a.get("byte_order")))
         if w == "string":
             self.next()
             enc = "UTF8"
@@ -418,9 +435,9 @@ class _Parser:
             label = v[1:-1] if k == "str" else v
             lo = hi = nxt
             if self.accept("="):
-                lo = hi = int(self.value())  # type: ignore[call-overload]
+                lo = hi = _n(self.value(), "enumeration value")
                 if self.accept("..."):
-                    hi = int(self.value())  # type: ignore[call-overload]
+                    hi = _n(self.value(), "enumeration value")
             maps.append((label, lo, hi))
             nxt = hi + 1
             self.accept(",")
@@ -464,7 +481,7 @@ class _Parser:
         s = Struct(self.decls())
         if self.accept("align"):
             self.expect("(")
-            s.min_align = int(self.value())  # type: ignore[call-overload]
+            s.min_align = _n(self.value(), "struct align")
             self.expect(")")
         if name:
             self.structs[name] = s
@@ -505,7 +522,10 @@ def _bo(v: object) -> str:
 
 def parse(text: str) -> Metadata:
     """Parse TSDL text; raises :class:`TsdlError` outside the supported subset."""
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise TsdlError("metadata types nest too deeply") from None
 
 
 def alignment(t: object) -> int:
