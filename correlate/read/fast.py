@@ -262,8 +262,8 @@ def read(trace: TraceDir, stream_base: int, opts: Options,
 
     Raises :class:`CorruptTraceError` (file, offset) on damage unless ``opts.partial``.
     """
-    text = tsdl.read_text(trace.metadata)
     try:
+        text = tsdl.read_text(trace.metadata)
         meta = tsdl.parse(text)
         L = lay.compile_layout(meta, opts)
     except (tsdl.TsdlError, lay.Unsupported, KeyError) as e:
@@ -334,8 +334,8 @@ def read_merged(traces: list[TraceDir], opts: Options,
     plans = []
     seen: set[str] = set()
     for trace in traces:
-        text = tsdl.read_text(trace.metadata)
         try:
+            text = tsdl.read_text(trace.metadata)
             L = lay.compile_layout(tsdl.parse(text), opts)
         except (tsdl.TsdlError, lay.Unsupported, KeyError):
             return None

@@ -88,15 +88,26 @@ class Harness:
     """Writes each input as a trace under a scratch directory and reads it back."""
 
     def __init__(self) -> None:
-        shm = Path("/dev/shm")
-        self.tmp = Path(tempfile.mkdtemp(prefix="usdk-fuzz-",
-                                         dir=shm if shm.is_dir() else None))
+        # libFuzzer ends the process with exit(): no Python clean-up runs, so the scratch
+        # directory is named by pid and the next run removes those of dead processes
+        root = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+        for old in root.glob("usdk-fuzz-*"):
+            pid = old.name.rpartition("-")[2]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+        self.tmp = root / f"usdk-fuzz-{os.getpid()}"
+        self.tmp.mkdir(exist_ok=True)
         self.bases = _bases()
+        self.native_pending = bool(os.environ.get("USDK_FUZZ_NATIVE")) and \
+            sys.argv[1:2] != ["--replay"]
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def one(self, data: bytes) -> None:
+        if self.native_pending:  # libFuzzer is loaded once atheris.Fuzz runs
+            self.native_pending = False
+            native_cov.register()
         if not data:
             return
         meta, name, stream = self.bases[(data[0] & ~METADATA_MODE) % len(KINDS)]

@@ -2,12 +2,14 @@
 
 Both run ``fuzz_decoder.py`` (next to this file) in a child process, so a crash fails the
 test instead of killing pytest. The short run starts from ``corpus/`` and writes what it
-finds under ``tmp_path`` (the repository's corpus is only read); a failure names the input
-libFuzzer saved, to be fixed and then kept in ``corpus/``.
+finds under ``tmp_path`` (the repository's corpus is only read), with the C decoder built
+for edge coverage (native_cov.py); a failure names the input libFuzzer saved, to be fixed
+and then kept in ``corpus/``.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +24,11 @@ FUZZ_SECONDS = 20
 pytestmark = pytest.mark.unit
 
 
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], timeout: float,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     pytest.importorskip("atheris", reason="atheris not installed (pip install -e '.[dev]')")
     return subprocess.run([sys.executable, str(HARNESS), *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_corpus_is_small_and_scripted() -> None:
@@ -48,7 +51,7 @@ def test_short_fuzz_run(tmp_path: Path) -> None:
     new.mkdir()
     r = _run([f"-max_total_time={FUZZ_SECONDS}", "-timeout=10", "-rss_limit_mb=2048",
               "-print_final_stats=1", f"-artifact_prefix={tmp_path}/", str(new), str(CORPUS)],
-             timeout=FUZZ_SECONDS + 240)
+             timeout=FUZZ_SECONDS + 240, env={"USDK_FUZZ_NATIVE": "build"})
     found = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
     assert r.returncode == 0 and not found, (
         f"fuzzing the native decoder found {found} in {tmp_path} (rc {r.returncode}); "
