@@ -197,6 +197,20 @@ def _arrow_str(arr: pa.Array) -> Any:
         return pd.array(arr.to_pylist(), dtype=STR_DTYPE)
 
 
+def _categorical(codes: np.ndarray, words: list[str], damaged: bool) -> pd.Categorical:
+    """Raw codes into ``words`` (a decoder dictionary) as a Categorical of the values used,
+    sorted; ``codes`` is remapped in place. Every entry is used unless a damaged packet's
+    rows were dropped."""
+    used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
+        else [True] * len(words)
+    cats = sorted({w for w, u in zip(words, used, strict=True) if u})
+    pos = {c: i for i, c in enumerate(cats)}
+    lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
+    if not np.array_equal(lut, np.arange(len(lut))):
+        codes = lookup(lut, codes, out=codes)
+    return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+
+
 def _codes(col: Any, rows: int, damaged: bool,
            words_out: list[str] | None = None) -> pd.Categorical:
     """An interned string column (codes + dictionary) as a Categorical of the used values;
@@ -211,15 +225,7 @@ def _codes(col: Any, rows: int, damaged: bool,
                                                                     strict=True)]
     if words_out is not None:
         words_out[:] = words
-    # every entry is used unless a damaged packet's rows were dropped
-    used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
-        else [True] * len(words)
-    cats = sorted({w for w, u in zip(words, used, strict=True) if u})
-    pos = {c: i for i, c in enumerate(cats)}
-    lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
-    if not np.array_equal(lut, np.arange(len(lut))):
-        codes = lookup(lut, codes, out=codes)
-    return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+    return _categorical(codes, words, damaged)
 
 
 def _enum(col: Any, rows: int, damaged: bool, enum: tsdl.Enum) -> pd.Categorical:
@@ -229,14 +235,7 @@ def _enum(col: Any, rows: int, damaged: bool, enum: tsdl.Enum) -> pd.Categorical
     if not enum.base.signed:
         values = values.view(np.uint64)
     words = [_enum_label(enum, v) for v in values.tolist()]
-    used = (np.bincount(codes, minlength=len(words)) > 0).tolist() if damaged \
-        else [True] * len(words)
-    cats = sorted({w for w, u in zip(words, used, strict=True) if u})
-    pos = {c: i for i, c in enumerate(cats)}
-    lut = np.asarray([pos.get(w, -1) for w in words], dtype=np.int32)
-    if not np.array_equal(lut, np.arange(len(lut))):
-        codes = lookup(lut, codes, out=codes)
-    return pd.Categorical.from_codes(codes, categories=cats, validate=False)
+    return _categorical(codes, words, damaged)
 
 
 def _lists(col: Any, rows: int, dtype: Any) -> list[Any]:
