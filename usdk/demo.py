@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     attributed = subprocess.run(
         [*usdk_cli, "attribute", str(trace), "--format", "json"],
         check=True,
-        stdout=subprocess.PIPE,
+        capture_output=True,  # its notes are the ones the text run prints below
         text=True,
     ).stdout
     subprocess.run([*usdk_cli, "attribute", str(trace), "--format", "text"], check=True)
