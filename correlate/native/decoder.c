@@ -91,23 +91,18 @@ static int buf_reserve(ctf_buf *b, size_t extra)
     return 0;
 }
 
-static inline int buf_put8(ctf_buf *b, const void *v)
+/* Append n bytes; always inlined with a constant n, so the memcpy is a plain store. */
+static inline __attribute__((always_inline)) int buf_put(ctf_buf *b, const void *v, size_t n)
 {
-    if (b->len + 8 > b->cap && buf_reserve(b, 8))
+    if (b->len + n > b->cap && buf_reserve(b, n))
         return -1;
-    memcpy(b->data + b->len, v, 8);
-    b->len += 8;
+    memcpy(b->data + b->len, v, n);
+    b->len += n;
     return 0;
 }
 
-static inline int buf_put4(ctf_buf *b, const void *v)
-{
-    if (b->len + 4 > b->cap && buf_reserve(b, 4))
-        return -1;
-    memcpy(b->data + b->len, v, 4);
-    b->len += 4;
-    return 0;
-}
+#define buf_put8(b, v) buf_put((b), (v), 8)
+#define buf_put4(b, v) buf_put((b), (v), 4)
 
 static inline uint64_t load_le(const uint8_t *p, int nbytes)
 {
