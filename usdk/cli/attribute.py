@@ -34,16 +34,14 @@ def run(args: argparse.Namespace) -> int:
     import correlate
 
     a = correlating.open_analysis(args)
+    if args.format == "html":
+        correlating.write_html(a, args)
+        return 0
     if not a.has_spans:
         df = correlate.process_table(a, pids=args.pid, procnames=args.procname)
         title = "ext4 writes per process (no usdk spans in this trace)"
     else:
         df = correlate.attribute_table(a, by=args.by, **correlating.filters(args))
         title = f"ext4 write attribution per {args.by}"
-    if args.format == "html":
-        from correlate import html
-
-        correlating.write(html.render(a, **correlating.filters(args)), args)
-        return 0
     correlating.emit(df, args, a.notes, title)
     return 0

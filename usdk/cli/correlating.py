@@ -43,6 +43,13 @@ def open_analysis(args: argparse.Namespace) -> Any:
     return correlate.Analysis(trace)
 
 
+def write_html(a: Any, args: argparse.Namespace) -> None:
+    """The self-contained HTML report of the analysis (the same page for every command)."""
+    from correlate import html
+
+    write(html.render(a, **filters(args)), args)
+
+
 def records(df: Any) -> list[dict[str, Any]]:
     """JSON-ready rows: missing values become null, numpy scalars plain Python numbers."""
     return json.loads(df.to_json(orient="records"))

@@ -40,15 +40,13 @@ def run(args: argparse.Namespace) -> int:
     a = correlating.open_analysis(args)
     f = correlating.filters(args)
     if args.format == "html":
-        from correlate import html
-
-        correlating.write(html.render(a, **f), args)
+        correlating.write_html(a, args)
         return 0
     if not a.has_spans:
         df = correlate.process_table(a, pids=args.pid, procnames=args.procname)
         correlating.emit(df, args, a.notes, "per-process report (no usdk spans in this trace)")
         return 0
-    by = "process" if args.by == "process" else args.by
+    by = args.by
     df = correlate.latency_report(a, by=by, **f)
     if args.format != "json":
         correlating.emit(df, args, a.notes, f"latency report per {by}")

@@ -31,11 +31,9 @@ def run(args: argparse.Namespace) -> int:
     import correlate
 
     a = correlating.open_analysis(args)
-    df = correlate.syscall_breakdown(a, by=args.by, **correlating.filters(args))
     if args.format == "html":
-        from correlate import html
-
-        correlating.write(html.render(a, **correlating.filters(args)), args)
+        correlating.write_html(a, args)
         return 0
+    df = correlate.syscall_breakdown(a, by=args.by, **correlating.filters(args))
     correlating.emit(df, args, a.notes, f"system calls per {args.by}")
     return 0
