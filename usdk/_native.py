@@ -46,16 +46,7 @@ class PyGate:
         state1: Any = None,
     ) -> None:
         self.off_path, self.on_path = off, on
-        self._s = [self._read(state0), self._read(state1 if state1 is not None else False)]
-
-    @staticmethod
-    def _read(state: Any) -> Callable[[], int]:
-        if state is None:
-            return lambda: 1
-        if state is False:
-            return lambda: 0
-        ptr = _builtin_ffi_cast(state)
-        return lambda: ptr[0]
+        self.bind(state0, state1 if state1 is not None else False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         on = _py_forced or self._s[0]() or self._s[1]()
@@ -67,7 +58,9 @@ class PyGate:
         return self if obj is None else types.MethodType(self, obj)
 
     def bind(self, state0: Any, state1: Any = False) -> None:
-        self._s = [self._read(state0), self._read(state1)]
+        # None: not loaded yet, so the first call takes the tracing path (which loads)
+        self._loaded = state0 is not None
+        self._s = [(lambda: 1) if s is None else state_reader(s) for s in (state0, state1)]
 
     def set_on(self, on: Callable[..., Any]) -> None:
         self.on_path = on
@@ -82,19 +75,14 @@ class PyGate:
 
     @property
     def loaded(self) -> bool:
-        return self._s[0]() != 1 or True
+        return self._loaded
+
+    @property
+    def enabled(self) -> bool:
+        return self._loaded and bool(self._s[0]() or self._s[1]())
 
 
 _py_forced = False
-
-
-def _builtin_ffi_cast(address: int) -> Any:
-    lib = builtin()
-    if lib is None:
-        return [0]
-    from usdk import _native_lib  # type: ignore[attr-defined]
-
-    return _native_lib.ffi.cast("int *", address)
 
 
 try:
