@@ -362,7 +362,7 @@ class _BuiltinCmDef:
     def entry_enabled(self) -> int:
         if _B_ENTRY.state is None:
             BUILTIN.load()
-        return _native.state_reader(_B_ENTRY.state)()
+        return _builtin_enabled["span_entry"]()
 
     def dispatcher(self) -> Callable[..., None]:
         return self._emit
@@ -569,19 +569,22 @@ def event(name: str, /, **values: Any) -> None:
     try:
         if _B_EVENT.state is None:
             BUILTIN.load()
-        if _forced() or _B_EVENT_ENABLED[0]():
+        if _forced() or _builtin_enabled["event"]():
             payload = ", ".join(f"{k}={_short_repr(v)}" for k, v in values.items())
             _B_EVENT.dispatcher()(_current.get(), coerce.to_text(name), coerce.to_text(payload))
     except Exception as e:  # pragma: no cover
         _native.warn_once("internal:usdk.event", f"usdk: {e!r}")
 
 
-_B_EVENT_ENABLED: list[Callable[[], int]] = [lambda: 0]
+# State-word readers of the built-in events that are checked without a gate (usdk.event,
+# context managers on the built-in provider); made once, when the provider loads.
+_builtin_enabled: dict[str, Callable[[], int]] = {"event": lambda: 0, "span_entry": lambda: 0}
 
 
-def _refresh_builtin_event() -> None:
-    if _B_EVENT.state is not None:
-        _B_EVENT_ENABLED[0] = _native.state_reader(_B_EVENT.state)
+def _refresh_builtin_readers() -> None:
+    for slot in (_B_EVENT, _B_ENTRY):
+        if slot.state is not None:
+            _builtin_enabled[slot.schema.name] = _native.state_reader(slot.state)
 
 
-BUILTIN.add_user(_refresh_builtin_event)
+BUILTIN.add_user(_refresh_builtin_readers)
