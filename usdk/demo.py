@@ -5,8 +5,8 @@ Runs ``usdk record --ext4 --syscalls io --sched --pmu task-clock,page-faults`` o
 write and fsync files), then the correlated reports: latency per operation with where its
 time went, and ext4 write attribution per operation, checked against the app's own counts.
 
-Usage: ``python -m usdk.demo [--ops N] [--out DIR]`` (root, with lttng-sessiond running
-or startable; the set-up in scripts/setup.sh installs everything).
+Usage: ``python -m usdk.demo [--ops N] [--out DIR]`` (root; ``usdk record`` starts an
+lttng-sessiond for the recording when none runs; scripts/setup.sh installs everything).
 """
 
 from __future__ import annotations
@@ -22,17 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ensure_sessiond() -> None:
-    if subprocess.run(["lttng", "list"], capture_output=True).returncode == 0:
-        return
-    print("demo: starting lttng-sessiond --daemonize", file=sys.stderr)
-    subprocess.run(["lttng-sessiond", "--daemonize"], check=True)
-    for _ in range(50):
-        if subprocess.run(["lttng", "list"], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=300, help="put operations the app performs")
@@ -44,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
-    _ensure_sessiond()
     run_dir = args.out / time.strftime("run-%Y%m%d-%H%M%S")
     trace, data = run_dir / "trace", run_dir / "data"
     run_dir.mkdir(parents=True, exist_ok=False)

@@ -102,3 +102,68 @@ def tool_version(argv: Sequence[str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else ""
+
+
+class OwnedSessiond:
+    """An ``lttng-sessiond`` started because none answered, ended by its pid.
+
+    ``lttng create`` spawns a session daemon and leaves it running; a recording tool
+    should not leave a root daemon behind, so :meth:`start` runs one in its own
+    process group (Ctrl-C at the terminal does not reach it) and :meth:`stop` ends it
+    once the session is destroyed. Example::
+
+        d = OwnedSessiond.start()      # None when another daemon answered meanwhile
+        ...
+        if d is not None:
+            d.stop()
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+
+    @classmethod
+    def start(cls, timeout: float = 20.0) -> OwnedSessiond | None:
+        """Start a daemon and wait until ``lttng list`` reaches it.
+
+        Returns None when the new daemon exits because another one started meanwhile
+        (that one answers and is used, not owned). Raises :class:`BackendUnavailableError`
+        when no daemon can be reached, with the daemon's own error text.
+        """
+        import tempfile
+        import time
+
+        if shutil.which("lttng-sessiond") is None:
+            raise BackendUnavailableError(
+                "lttng-sessiond is not installed (apt-get install lttng-tools)")
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(["lttng-sessiond"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while True:
+                ok, why = sessiond_running(timeout=max(1.0, deadline - time.monotonic()))
+                if ok:
+                    return cls(proc) if proc.poll() is None else None
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
+                    err.seek(0)
+                    text = err.read().decode(errors="replace").strip().splitlines()
+                    raise BackendUnavailableError(
+                        "no LTTng session daemon, and starting one failed (lttng-sessiond "
+                        f"exited with status {proc.returncode}: "
+                        f"{' / '.join(text[-3:]) or why or 'no message'})")
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """End the daemon (SIGTERM, then SIGKILL after ``timeout``); its exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -67,5 +67,5 @@ def count_events(path: Path) -> int | None:
                            capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    found = re.findall(r"^\s*(\d+)\s+Event messages", r.stdout, re.M)
+    found = re.findall(r"^\s*(\d+)\s+Event messages?$", r.stdout, re.M)
     return int(found[-1]) if r.returncode == 0 and found else None

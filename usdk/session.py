@@ -61,7 +61,13 @@ from usdk.errors import (
     SessionError,
     UnknownEventError,
 )
-from usdk.lttngctl import Runner, kernel_tracer_available, sessiond_running, tool_version
+from usdk.lttngctl import (
+    OwnedSessiond,
+    Runner,
+    kernel_tracer_available,
+    sessiond_running,
+    tool_version,
+)
 from usdk.manifest import FORMAT, MANIFEST_NAME, count_events, host_info, write_manifest
 from usdk.perf_backend import PerfPlan, PerfRecorder, boot_id, lttng_clock_offset
 
@@ -205,6 +211,12 @@ class SessionConfig:
     ``counters`` must all exist on this CPU; ``optional_counters`` are added when they do.
     ``track_command`` restricts recording to the command :meth:`Session.run` launches
     (UST: its vpid; kernel LTTng: its pid; perf: the process and its descendants).
+    ``start_sessiond``: when no session daemon answers, start one for this session and
+    end it when the session closes (``lttng create`` starts one too, but leaves it
+    running); False raises :class:`BackendUnavailableError` instead.
+    ``metadata_switch_timer_us``: how often the UST metadata is flushed to disk (LTTng
+    writes it only at stop by default), so a trace stays readable when the session
+    daemon dies; None keeps LTTng's default.
     """
 
     output: str | os.PathLike[str]
@@ -219,6 +231,8 @@ class SessionConfig:
     kernel: KernelEvents | None = None
     kernel_backend: KernelBackend = KernelBackend.AUTO
     track_command: bool = False
+    start_sessiond: bool = True
+    metadata_switch_timer_us: int | None = 1_000_000
 
     def __post_init__(self) -> None:
         for c in self.ust_contexts:
@@ -276,6 +290,8 @@ class Session:
         self._start: dict[str, Any] = {}
         self._stop: dict[str, Any] = {}
         self._channels: list[dict[str, Any]] = []
+        self.sessiond: OwnedSessiond | None = None
+        self.sessiond_status: int | None = None
 
     # --- planning ----------------------------------------------------------------------
 
@@ -397,14 +413,13 @@ class Session:
         if self._started:
             return
         cfg = self.config
-        res = self.resolve()
         self._check_output()
-        if not self.dry_run:
-            ok, why = sessiond_running()
-            if not ok:
-                raise BackendUnavailableError(
-                    f"no LTTng session daemon ({why}): start one with `lttng-sessiond "
-                    "--daemonize` (as root for kernel events)")
+        self._ensure_sessiond()
+        try:
+            res = self.resolve()
+        except BaseException:
+            self._stop_sessiond()
+            raise
         snapshot = cfg.mode is SessionMode.SNAPSHOT
         run = self.runner.run
         create = ["lttng", "create", self.name, f"--output={self.output}"]
@@ -442,6 +457,32 @@ class Session:
         for c in res.missing_optional:
             self.log(f"usdk: note: optional counter {c} not available here, skipped")
 
+    def _ensure_sessiond(self) -> None:
+        """Reach a session daemon, starting one for this session when none answers."""
+        ok, why = sessiond_running()
+        if ok:
+            return
+        if not self.config.start_sessiond:
+            raise BackendUnavailableError(
+                f"no LTTng session daemon ({why}): start one with `lttng-sessiond "
+                "--daemonize` (as root for kernel events)")
+        self.runner.note(["lttng-sessiond"])  # for this session only, ended by close()
+        if self.dry_run:
+            return
+        self.sessiond = OwnedSessiond.start()
+        if self.sessiond is not None:
+            self.log(f"usdk: no session daemon was running: started lttng-sessiond "
+                     f"(pid {self.sessiond.pid}) for this session; it ends with the session")
+
+    def _stop_sessiond(self) -> None:
+        if self.sessiond is None or self.sessiond_status is not None:
+            return
+        died = self.sessiond.proc.poll()
+        self.sessiond_status = self.sessiond.stop()
+        if died is not None:
+            self.errors.append(f"the session daemon usdk started (pid {self.sessiond.pid}) "
+                               f"died during the session (status {died})")
+
     def _setup_channels(self, res: _Resolved, snapshot: bool) -> None:
         cfg = self.config
         run = self.runner.run
@@ -452,6 +493,9 @@ class Session:
 
         ust_ctx = [*cfg.ust_contexts, *(c.ust_context for c in res.counters)]
         ust_channels: list[ChannelConfig] = []
+        if (cfg.ust or cfg.python) and cfg.metadata_switch_timer_us and not snapshot:
+            run(["lttng", "enable-channel", "--userspace", f"--session={s}",
+                 f"--switch-timer={cfg.metadata_switch_timer_us}", "metadata"])
         if cfg.ust:
             ch = chan(cfg.ust_channel)
             run(ch.lttng_args(Domain.UST, s))
@@ -614,6 +658,7 @@ class Session:
             except SessionError as e:
                 self.errors.append(f"lttng destroy failed: {e}")
             self._collect_channel_stats()
+        self._stop_sessiond()
         perf_stats: dict[str, object] = {}
         if self.perf is not None and (self.perf.data.exists() or self.dry_run):
             if not self.dry_run and sys.stderr.isatty():
@@ -706,6 +751,8 @@ class Session:
             "snapshots": [os.path.relpath(p, self.output) for p in self.snapshots],
             "interrupted": self.interrupted,
             "errors": list(self.errors),
+            "sessiond": ({"started_by_usdk": True, "pid": self.sessiond.pid}
+                         if self.sessiond is not None else {"started_by_usdk": False}),
         }
         write_manifest(self.output, self.manifest)
 

@@ -14,7 +14,12 @@ import pytest
 
 from usdk import events as ev
 from usdk.channel import ChannelConfig, Domain, OverflowPolicy, index_stats
-from usdk.errors import OutputExistsError, SessionError, UnknownEventError
+from usdk.errors import (
+    BackendUnavailableError,
+    OutputExistsError,
+    SessionError,
+    UnknownEventError,
+)
 from usdk.perf_backend import PerfPlan, align_ctf_clock, read_ctf_metadata
 from usdk.session import (
     KernelBackend,
@@ -112,7 +117,9 @@ def test_config_refuses_unknown_contexts_and_counters(tmp_path: Path) -> None:
         KernelEvents(contexts=("procnam",))
 
 
-def test_dry_run_plans_a_ust_session_without_touching_anything(tmp_path: Path) -> None:
+def test_dry_run_plans_a_ust_session_without_touching_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("usdk.session.sessiond_running", lambda: (True, ""))
     out = tmp_path / "t"
     s = Session(SessionConfig(output=out, name="plan", kernel_backend=KernelBackend.NONE,
                               python=(PythonLoggerRule(),)), dry_run=True)
@@ -123,7 +130,27 @@ def test_dry_run_plans_a_ust_session_without_touching_anything(tmp_path: Path) -
     assert plan[0] == f"lttng create plan --output={out}"
     assert any("lttng_python_channel" in line and "add-context" in line for line in plan)
     assert plan[-1] == "lttng destroy plan" and "true" in plan
+    # the metadata reaches disk every second, so a daemon crash leaves a readable trace
+    assert "lttng enable-channel --userspace --session=plan --switch-timer=1000000 metadata" \
+        in plan
     assert not out.exists()
+
+
+def test_without_a_sessiond_one_is_planned_or_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("usdk.session.sessiond_running",
+                        lambda: (False, "Error: No session daemon is available"))
+    cfg = SessionConfig(output=tmp_path / "t", name="plan", kernel_backend=KernelBackend.NONE)
+    s = Session(cfg, dry_run=True)
+    s.start()
+    s.close()
+    plan = s.plan().splitlines()
+    assert plan[:2] == ["lttng-sessiond", f"lttng create plan --output={tmp_path / 't'}"]
+    s = Session(cfg.replace(start_sessiond=False), dry_run=True)
+    with pytest.raises(BackendUnavailableError, match="no LTTng session daemon .*lttng-sessiond "
+                       "--daemonize"):
+        s.start()
+    assert s.plan() == ""
 
 
 def test_output_holding_a_trace_is_never_overwritten(tmp_path: Path) -> None:

@@ -73,6 +73,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="flight recorder: overwrite buffers, snapshot when the command ends")
     s.add_argument("--dry-run", action="store_true",
                    help="print the lttng/perf commands instead of running them")
+    s.add_argument("--no-sessiond", action="store_true",
+                   help="fail when no lttng-sessiond runs, instead of starting one for this "
+                        "recording (it is ended when the recording ends)")
     s.add_argument("-q", "--quiet", action="store_true", help="no summary")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
     p.set_defaults(run=run)
@@ -112,7 +115,7 @@ def config_from_args(args: argparse.Namespace) -> SessionConfig:
         ust_channel=ChannelConfig(subbuf_size=args.subbuf_size, num_subbuf=args.num_subbuf),
         counters=_split(args.pmu), optional_counters=_split(args.pmu_optional),
         kernel=kernel, kernel_backend=KernelBackend(args.kernel_backend),
-        track_command=args.track,
+        track_command=args.track, start_sessiond=not args.no_sessiond,
     )
 
 
