@@ -96,8 +96,10 @@ class Trace:
     """An in-memory trace with the reader's interface: ``events``, ``table()``, ``discarded``."""
 
     def __init__(self, tables: dict[str, pd.DataFrame],
-                 discarded: pd.DataFrame | None = None) -> None:
+                 discarded: pd.DataFrame | None = None,
+                 inode_paths: pd.DataFrame | None = None) -> None:
         self._tables = tables
+        self.inode_paths = inode_paths  # dev, ino, path (a perf recording's inodes.tsv)
         self.discarded = discarded if discarded is not None else pd.DataFrame(
             {"path": pd.Series([], dtype=object), "cpu": pd.Series([], dtype=np.int64),
              "discarded_events": pd.Series([], dtype=np.int64),

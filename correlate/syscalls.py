@@ -11,8 +11,9 @@ the same syscall is one call. An entry whose exit is not in the trace is kept as
 File descriptors are resolved to paths from the ``open``/``openat``/``openat2``/``creat``
 calls of the same process in the trace (a successful open's returned fd maps to its
 ``filename`` until that fd's ``close``). perf's syscall tracepoints record the filename as a
-user-space pointer, not a string, so with the perf backend ``path`` stays empty and files
-are named by inode in :mod:`correlate.writeback`.
+user-space pointer, not a string, so with the perf backend ``path`` stays empty; the files
+ext4 events touch are then named from the recording's ``perf/inodes.tsv`` in
+:mod:`correlate.writeback`.
 
 Columns (stable): ``pid``, ``tid``, ``procname``, ``syscall``, ``begin``, ``end``,
 ``duration`` (ns, nullable), ``ret``, ``fd``, ``count``, ``pos``, ``filename``, ``path``,

@@ -93,6 +93,12 @@ class Tables:
         return getattr(self.source, "events", None)
 
     @property
+    def inode_paths(self) -> pd.DataFrame | None:
+        """``dev, ino, path`` naming files by inode, when the source has them."""
+        value = getattr(self.source, "inode_paths", None)
+        return value if isinstance(value, pd.DataFrame) else None
+
+    @property
     def discarded(self) -> pd.DataFrame | None:
         """Per-stream discarded-event counts, when the source reports them."""
         value = getattr(self.source, "discarded", None)

@@ -44,7 +44,8 @@ def ext4_writes(trace: Any, seg: Segments, sc: pd.DataFrame | None = None) -> pd
     """ext4 write-begin events: ``timestamp, pid, tid, event, dev, ino, pos, len, span, path``.
 
     ``sc`` (the syscalls table) names the file: an ext4 event inside a write syscall of the
-    same thread takes that call's resolved ``path``.
+    same thread takes that call's resolved ``path``; others take the trace's
+    ``inode_paths`` (perf backend: ``perf/inodes.tsv``) by (dev, ino).
     """
     tabs = as_tables(trace)
     parts = []
@@ -67,7 +68,26 @@ def ext4_writes(trace: Any, seg: Segments, sc: pd.DataFrame | None = None) -> pd
         w = w.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
     w["span"] = span_at(seg, w["pid"].to_numpy(), w["tid"].to_numpy(), w["timestamp"].to_numpy())
     w["path"] = _enclosing_path(w, sc)
+    _name_by_inode(w, tabs.inode_paths)
     return w
+
+
+def _name_by_inode(w: pd.DataFrame, known: pd.DataFrame | None) -> None:
+    """Fill ``w.path`` where no syscall named the file, from a (dev, ino) -> path table."""
+    if known is None or len(known) == 0 or len(w) == 0:
+        return
+    missing = w["path"].isna().to_numpy()
+    if not missing.any():
+        return
+    idx = pd.MultiIndex.from_arrays([known["dev"].to_numpy(np.int64),
+                                     known["ino"].to_numpy(np.int64)])
+    pos = idx.get_indexer(pd.MultiIndex.from_arrays([w["dev"].to_numpy(np.int64)[missing],
+                                                     w["ino"].to_numpy(np.int64)[missing]]))
+    path = w["path"].to_numpy(dtype=object).copy()
+    rows = np.flatnonzero(missing)
+    hit = pos >= 0
+    path[rows[hit]] = known["path"].to_numpy(dtype=object)[pos[hit]]
+    w["path"] = pd.Series(path, index=w.index, dtype=object)
 
 
 def _enclosing_path(w: pd.DataFrame, sc: pd.DataFrame | None) -> np.ndarray:

@@ -13,6 +13,9 @@ the session directory::
     DIR/perf/tasks.tsv       tid, pid, procname (comm), first_ns, last_ns per thread and
                              name, from perf's comm records: perf's CTF carries pid/tid/cpu
                              per event but no procname; join on tid and time
+    DIR/perf/inodes.tsv      dev, ino, path of the files ext4 events name (ext4 events carry
+                             inode numbers only), looked up right after the recording
+                             (:mod:`usdk.inodes`); files gone by then are left out
     DIR/perf/record.log      perf record's stderr
 
 Start-up is synchronous: perf starts with its events disabled (``-D -1``) and a control
@@ -37,6 +40,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from usdk.errors import BackendUnavailableError, CommandError, SessionError
+from usdk.inodes import INODES_FILE, kernel_dev
+from usdk.inodes import resolve as resolve_inodes
+from usdk.inodes import write_tsv as write_inodes
 from usdk.lttngctl import Runner
 
 
@@ -210,15 +216,20 @@ class PerfRecorder:
         return stats
 
     def _script_stats(self, perf: str) -> dict[str, object]:
-        """One ``perf script`` pass: per-thread procnames (tasks.tsv) and lost samples."""
+        """One ``perf script`` pass: per-thread procnames (tasks.tsv), lost samples, and the
+        inodes ext4 events name (inodes.tsv, when ext4 events were recorded)."""
+        want_inodes = any(t.startswith("ext4:") for t in self.plan.tracepoints)
+        fields = "comm,tid,pid,time" + (",event,trace" if want_inodes else "")
         argv = [perf, "script", "-i", str(self.data), "--show-task-events",
-                "--show-lost-events", "-F", "comm,tid,pid,time", "--ns"]
+                "--show-lost-events", "-F", fields, "--ns"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True, errors="replace")
         assert proc.stdout is not None
         sample = re.compile(r"^\s*(.*?)\s+(\d+)/(\d+)\s+(\d+)\.(\d+):\s*(.*)$")
         comm_rec = re.compile(r"PERF_RECORD_COMM(?: exec)?: (.*):(\d+)/(\d+)")
         lost_rec = re.compile(r"PERF_RECORD_LOST(?:_SAMPLES)?.*?lost[:= ]+(\d+)")
+        ext4 = re.compile(r"^ext4:\w+: dev (\d+),(\d+) ino (\d+)")
+        inodes: set[tuple[int, int]] = set()
         tasks: dict[tuple[int, str], list[int]] = {}
         samples = 0
         lost = 0
@@ -240,6 +251,9 @@ class PerfRecorder:
                     continue
             else:
                 samples += 1
+                if want_inodes and (e := ext4.match(rest)) is not None:
+                    inodes.add((kernel_dev(int(e.group(1)), int(e.group(2))),
+                                int(e.group(3))))
             key = (tid, comm)
             span = tasks.get(key)
             if span is None:
@@ -253,6 +267,12 @@ class PerfRecorder:
             for (tid, comm), (pid, first, last) in sorted(tasks.items(),
                                                           key=lambda kv: (kv[0][0], kv[1][1])):
                 f.write(f"{tid}\t{pid}\t{comm}\t{first}\t{last}\n")
+        if want_inodes:
+            inodes.discard((0, 0))
+            paths = resolve_inodes(inodes)
+            write_inodes(self.dir / INODES_FILE, paths)
+            return {"samples": samples, "lost_samples": lost, "inodes": len(inodes),
+                    "inodes_named": len(paths)}
         return {"samples": samples, "lost_samples": lost}
 
 

@@ -697,10 +697,15 @@ class Session:
             layout["kernel"] = "kernel"
         elif res.backend is KernelBackend.PERF and self.perf is not None:
             layout.update(kernel="perf/ctf", perf_data="perf/perf.data", tasks="perf/tasks.tsv")
+            if (self.output / "perf" / "inodes.tsv").exists():
+                layout["inodes"] = "perf/inodes.tsv"
             channels.append({"domain": "kernel", "name": "perf", "backend": "perf",
                              "mmap_pages": self.perf.plan.mmap_pages,
                              "lost_samples": perf_stats.get("lost_samples"),
-                             "samples": perf_stats.get("samples")})
+                             "samples": perf_stats.get("samples"),
+                             **({"inodes": perf_stats["inodes"],
+                                 "inodes_named": perf_stats["inodes_named"]}
+                                if "inodes" in perf_stats else {})})
         if self.snapshots:
             layout["snapshots"] = [os.path.relpath(p, self.output) for p in self.snapshots]
         ust_root = self.output / "ust" if layout["ust"] else None

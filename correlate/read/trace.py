@@ -26,6 +26,7 @@ import pandas as pd
 
 from correlate import names
 from correlate.read import assemble, bt2source
+from correlate.read import inodes as inodes_mod
 from correlate.read import tasks as tasks_mod
 from correlate.read.bt2source import Options, SourceResult
 from correlate.read.discover import TraceDir, find_traces
@@ -87,7 +88,8 @@ def open(  # noqa: A001 - the public name is `correlate.open`
     traces = find_traces(path)
     results, used, merged = _read(traces, opts, progress, backend)
     return Trace(Path(path), results, opts, used, merged,
-                 tasks=tasks_mod.load([t.path for t in traces]))
+                 tasks=tasks_mod.load([t.path for t in traces]),
+                 inode_paths=inodes_mod.load([t.path for t in traces]))
 
 
 def _read(
@@ -154,8 +156,11 @@ class Trace:
 
     def __init__(self, path: Path, results: list[SourceResult], opts: Options,
                  backends: list[Backend], merged: MergedEvents | None = None,
-                 tasks: tasks_mod.Tasks | None = None) -> None:
+                 tasks: tasks_mod.Tasks | None = None,
+                 inode_paths: pd.DataFrame | None = None) -> None:
         self.path = path
+        self.inode_paths = inode_paths
+        """``dev, ino, path`` of files the kernel events name by inode (perf backend), or None."""
         self.backends = tuple(backends)
         parts = [p for r in results for p in r.parts]
         self._keys: assemble.Order

@@ -92,6 +92,10 @@ def test_attribute_counts_and_bytes_equal_the_workloads_own(recording):
     assert got.loc["e2eshop:put", "fsyncs"] == done["e2eshop:put"][0]
     assert got.loc["e2eshop:put", "writeback_bytes"] == done["e2eshop:put"][2]
     assert got.loc["e2eshop:put", "fsync_ns"] > 0
+    # files by path: from openat with LTTng, from perf/inodes.tsv (inode lookup) with perf
+    data = trace.parent / "data"
+    assert got.loc["e2eshop:put", "files"].split(";") == [str(data / f"k{i}") for i in range(6)]
+    assert got.loc["e2eshop:log", "files"] == str(data / "log")
 
 
 @pytest.mark.kernel

@@ -164,3 +164,31 @@ def test_html_report_is_self_contained_and_survives_syscalls_without_entry():
     assert page.count("<svg") >= 3  # histogram, stacked breakdown, timeline
     assert "<title>write 1 ns ret=1</title>" in page
     assert "<script" not in page and "http" not in page.split("<body>")[1]
+
+
+def test_files_are_named_by_inode_where_no_syscall_names_them(assert_table):
+    # perf records openat's filename as a pointer: ext4 writes name files by (dev, ino)
+    # only, and the recording's inodes.tsv maps them to paths; ino 7 stays unnamed
+    import pandas as pd
+
+    base = synth.parse(WRITES)
+    known = pd.DataFrame({"dev": [8, 9], "ino": [42, 7], "path": ["/srv/k42", "/other/dev"]})
+    a = correlate.Analysis(synth.Trace({n: base.table(n) for n in base.classes},
+                                       inode_paths=known))
+    assert_table(correlate.attribute_table(a, by="span")[["span", "files"]], """
+        span, files
+        0,    /srv/k42
+        1,    /srv/k42;ino:7
+    """)
+
+
+def test_text_view_names_files_under_their_common_directory():
+    from usdk.cli.correlating import short_files
+
+    cells, common = short_files(["/srv/db/a;/srv/db/b", None, "/srv/db/c", ""])
+    assert (cells, common) == (["a;b", "", "c", ""], "/srv/db")
+    many = ";".join(f"/srv/db/segment-{i:04d}.log" for i in range(9))
+    cells, common = short_files([many, "/srv/x"], width=48)
+    assert common == "/srv"
+    assert cells[0] == "db/segment-0000.log;db/segment-0001.log;… (+7)"
+    assert short_files(["/only/one/file"]) == (["/only/one/file"], "")

@@ -113,8 +113,39 @@ def readable(df: Any) -> tuple[Any, list[str]]:
             view[c] = view[c].map(_duration)
         elif "bytes" in name:
             view[c] = view[c].map(_size)
+    if "files" in view.columns:
+        cells, common = short_files(view["files"].tolist())
+        view["files"] = cells
+        if common and common != "/":
+            view = view.rename(columns={"files": f"files (in {common}/)"})
     view.columns = [str(c).removesuffix("_ns") for c in view.columns]
     return view, hidden
+
+
+def short_files(col: list[Any], width: int = 48) -> tuple[list[str], str]:
+    """The ``files`` column for a terminal: paths relative to the directory all share
+    (returned, for the header), each cell cut to ``width`` with a count of the rest."""
+    import os
+
+    cells = [str(v) if isinstance(v, str) else "" for v in col]
+    paths = [p for c in cells for p in c.split(";") if p.startswith("/")]
+    common = os.path.commonpath(paths) if len(paths) > 1 else ""
+    if common and common in paths:  # one file: keep its name
+        common = os.path.dirname(common)
+    out = []
+    for c in cells:
+        names = [os.path.relpath(p, common) if common and p.startswith("/") else p
+                 for p in c.split(";") if p]
+        text = ";".join(names)
+        if len(text) > width:
+            kept: list[str] = []
+            for n in names:
+                if len(";".join([*kept, n])) > width - 8 and kept:
+                    break
+                kept.append(n)
+            text = ";".join(kept) + f";… (+{len(names) - len(kept)})"
+        out.append(text)
+    return out, common
 
 
 def _duration(v: Any) -> str:
