@@ -17,7 +17,13 @@ import shutil
 from pathlib import Path
 
 from usdk import events as ev
-from usdk.lttngctl import kernel_tracer_available, sessiond_running, tool_version
+from usdk.errors import BackendUnavailableError
+from usdk.lttngctl import (
+    OwnedSessiond,
+    kernel_tracer_available,
+    sessiond_running,
+    tool_version,
+)
 from usdk.perf_backend import perf_path, perf_record_available
 
 
@@ -46,12 +52,30 @@ def run_checks() -> list[Check]:
                      tool_version(["lttng", "--version"]) if lttng else "not installed",
                      "apt-get install lttng-tools liblttng-ust-dev"))
     ok, why = sessiond_running()
-    out.append(Check("session daemon", ok, "lttng-sessiond answers" if ok else why,
+    own: OwnedSessiond | None = None
+    if ok:
+        said = "lttng-sessiond answers"
+    elif lttng is not None:
+        # none runs: usdk record starts one per recording; check that one can start here
+        try:
+            own = OwnedSessiond.start()
+            ok = True
+            said = ("none running; usdk record starts one for each recording "
+                    "(started one to check: it answers)")
+        except BackendUnavailableError as e:
+            said = f"{why}; starting one failed: {e}"
+    else:
+        said = why
+    out.append(Check("session daemon", ok, said,
                      "lttng-sessiond --daemonize (as root to record kernel events)"))
     root = os.geteuid() == 0
     out.append(Check("root", root, "running as root" if root else f"uid {os.geteuid()}",
                      "run usdk record as root (sudo) for kernel events", required=False))
-    kt, kwhy = kernel_tracer_available() if ok else (False, "no session daemon")
+    try:
+        kt, kwhy = kernel_tracer_available() if ok else (False, "no session daemon")
+    finally:
+        if own is not None:
+            own.stop()
     out.append(Check("LTTng kernel tracer", kt, "lttng-modules loaded" if kt else kwhy,
                      "apt-get install lttng-modules-dkms, then restart lttng-sessiond as root; "
                      "or use --kernel-backend perf", required=False))

@@ -8,6 +8,7 @@ tmpfs mounts, so no session daemon answers there whatever runs on the host (the
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,13 @@ def test_sessiond_dying_mid_recording_is_reported(isolated: list[str], tmp_path:
     names = [e["fields"]["name"] for e in read_events(out) if e["name"] == "usdk:event"]
     assert names[:5] == ["before"] * 5
     assert m["events"]["ust"] == len(names)
+
+
+def test_doctor_checks_a_daemon_can_start_and_leaves_none(isolated: list[str]) -> None:
+    script = f"{shlex.join([*USDK, 'doctor'])}; echo doctor-status=$?; lttng list"
+    r = subprocess.run([*isolated, "sh", "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert "none running; usdk record starts one for each recording" in r.stdout, r.stdout
+    assert "doctor-status=0" in r.stdout
+    # the daemon doctor started is gone: lttng list finds none in this namespace
+    assert r.returncode != 0 and "No session daemon" in r.stderr, r.stderr
