@@ -174,8 +174,9 @@ def builtin() -> Any:
         if not _sessiond_running():
             warn_once(
                 "sessiond",
-                "usdk: no LTTng session daemon is running, so no event is recorded; start one "
-                "with `lttng-sessiond --daemonize` (or record with `usdk record -- CMD`).",
+                "usdk: no LTTng session daemon is running, so no event is recorded until one "
+                "starts; start one with `lttng-sessiond --daemonize` (or record with "
+                "`usdk record -- CMD`).",
             )
         _builtin = lib
         return lib
