@@ -107,6 +107,11 @@ class Analysis:
                          "events?): attribution there is ambiguous")
         if self.has_spans and self.has_kernel:
             notes.extend(self._clock_note())
+        if self.tables.has("sched_switch") and len(self.offcpu) and self.offcpu["inferred"].any():
+            notes.append(f"{int(self.offcpu['inferred'].sum())} off-CPU interval(s) end at their "
+                         "thread's next recorded event: the switch-in was not recorded (perf "
+                         "tracing one process, as with --track, sees switch-outs only); "
+                         "upper bounds")
         wb = self.writeback
         if wb.unattributed_bytes:
             notes.append(f"{wb.unattributed_bytes} writeback bytes of inodes not dirtied during "
@@ -131,7 +136,12 @@ class Analysis:
         if len(b) and len(t) and (t.max() < b.min() or (len(e) and t.min() > e.max())):
             return ["the kernel and UST streams do not overlap in time: a clock offset "
                     "between them? (both must be CLOCK_MONOTONIC; usdk record ensures it)"]
-        if (sc["span"].to_numpy()[on_threads] < 0).all():
-            return ["no syscall of the span threads falls inside a span: a clock offset "
-                    "between the UST and kernel streams?"]
+        # syscalls of the span threads while spans ran, yet none inside one: suspicious;
+        # none while spans ran says nothing (the spans may make no recorded syscall)
+        sc_t = sc["begin"].to_numpy(dtype=np.float64, na_value=np.nan)
+        during = on_threads & (sc_t >= float(b.min())) & (sc_t <= float(e.max() if len(e)
+                                                                           else b.max()))
+        if during.any() and (sc["span"].to_numpy()[during] < 0).all():
+            return ["no syscall of the span threads falls inside a span, though some ran "
+                    "between them: a clock offset between the UST and kernel streams?"]
         return []

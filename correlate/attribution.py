@@ -29,6 +29,8 @@ from correlate.tables import as_tables, column, thread_time_order
 
 __all__ = ["attributed_syscalls", "kernel_events", "offcpu"]
 
+_NEVER = np.iinfo(np.int64).max
+
 
 def kernel_events(trace: Any, seg: Segments) -> pd.DataFrame:
     """The trace's kernel events (``timestamp, name, cpu, pid, tid, procname``) with ``span``."""
@@ -73,8 +75,12 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     """Off-CPU intervals of every thread from ``sched_switch``, with the span they fall in.
 
     Columns: ``pid``, ``tid``, ``begin``, ``end``, ``duration``, ``state``
-    ("preempted" | "blocked"), ``span``. A switch-out with no switch-in in the trace is
-    left out (its length is unknown).
+    ("preempted" | "blocked"), ``span``, ``inferred``. A switch-out followed by another
+    switch-out of the same thread lost its switch-in (perf recording one process, as
+    ``usdk record --track`` does, sees only the switch-outs, which fire in the task's own
+    context): the thread was back on a CPU by its next event of any kind, so the
+    interval ends there (an upper bound; ``inferred`` True). A last switch-out with no
+    later event of its thread is left out (its length is unknown).
     """
     tabs = as_tables(trace)
     sw = tabs.get("sched_switch")
@@ -92,17 +98,73 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     row = np.concatenate([np.arange(n), np.arange(n)])
     order = thread_time_order(tid, t, kind, split=n)
     tid_s, t_s, k_s, r_s = tid[order], t[order], kind[order], row[order]
-    pair = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (k_s[1:] == 1) & (tid_s[:-1] != 0)
+    same = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (tid_s[:-1] != 0)
+    pair = same & (k_s[1:] == 1)
+    # out, out: the switch-in was not recorded; a thread's last out: maybe never back
+    last_out = (tid_s[1:] != tid_s[:-1]) & (k_s[:-1] == 0) & (tid_s[:-1] != 0)
+    lost_in = (same & (k_s[1:] == 0)) | last_out
+    inferred = np.zeros(int(pair.sum()), dtype=bool)
     out_rows = r_s[:-1][pair]
+    out_tid = tid_s[:-1][pair]
     begin = t_s[:-1][pair]
     end = t_s[1:][pair]
+    if len(t_s) and k_s[-1] == 0 and tid_s[-1] != 0:  # the very last row: a last out too
+        lost_in = np.append(lost_in, False)
+        lost_in[-1] = True
+        t_s, tid_s, r_s = np.append(t_s, _NEVER), np.append(tid_s, -1), np.append(r_s, -1)
+    if lost_in.any():
+        lt, l0 = tid_s[:-1][lost_in], t_s[:-1][lost_in]
+        l1 = np.where(tid_s[1:][lost_in] == lt, t_s[1:][lost_in], _NEVER)
+        back = _next_event_of(tabs, lt, l0, l1)
+        seen = back < _NEVER
+        out_rows = np.concatenate([out_rows, r_s[:-1][lost_in][seen]])
+        out_tid = np.concatenate([out_tid, lt[seen]])
+        begin, end = np.concatenate([begin, l0[seen]]), np.concatenate([end, back[seen]])
+        inferred = np.concatenate([inferred, np.ones(int(seen.sum()), dtype=bool)])
     # the switched-out thread's pid: the event's own pid (it ran on that CPU until then)
     pid = column(sw, "pid", -1)[out_rows]
     res = pd.DataFrame({
-        "pid": pid, "tid": tid_s[:-1][pair], "begin": begin, "end": end,
+        "pid": pid, "tid": out_tid, "begin": begin, "end": end,
         "duration": end - begin,
         "state": pd.Categorical.from_codes(((state[out_rows] & 0xFF) != 0).astype(np.int8),
                                            categories=["preempted", "blocked"]),
     })
     res["span"] = span_at(seg, res["pid"].to_numpy(), res["tid"].to_numpy(), begin)
+    res["inferred"] = inferred
     return res.sort_values(["begin", "tid"], kind="stable").reset_index(drop=True)
+
+
+def _next_event_of(tabs: Any, tid: np.ndarray, after: np.ndarray,
+                   bound: np.ndarray) -> np.ndarray:
+    """For each (tid, after, bound): the first event of ``tid`` in any table later than
+    ``after`` (the thread ran then), else ``bound`` (its next switch-out)."""
+    want = np.unique(tid)
+    ts_parts, tid_parts = [], []
+    for name in tabs.names():
+        if name == "sched_switch":
+            continue  # its tid is the task switching out; the bound covers it
+        df = tabs.get(name)
+        if df is None or "tid" not in df:
+            continue
+        t = column(df, "tid", -1)
+        keep = np.isin(t, want)
+        if keep.any():
+            ts_parts.append(column(df, "timestamp")[keep])
+            tid_parts.append(t[keep])
+    end = bound.copy()
+    if not ts_parts:
+        return end
+    ev_tid, ev_ts = np.concatenate(tid_parts), np.concatenate(ts_parts)
+    o = np.lexsort((ev_ts, ev_tid))
+    ev_tid, ev_ts = ev_tid[o], ev_ts[o]
+    # first event strictly after `after` within the same tid: search on (tid, ts) pairs
+    lo = np.searchsorted(ev_tid, tid, side="left")
+    hi = np.searchsorted(ev_tid, tid, side="right")
+    for t in np.unique(tid):  # one vectorised search per thread (few traced threads)
+        sel = np.flatnonzero(tid == t)
+        a, b = int(lo[sel[0]]), int(hi[sel[0]])
+        k = a + np.searchsorted(ev_ts[a:b], after[sel], side="right")
+        found = k < b
+        cand = np.where(found, ev_ts[np.minimum(k, max(b - 1, 0))], bound[sel])
+        end[sel] = np.minimum(cand, bound[sel])
+    return end

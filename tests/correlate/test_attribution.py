@@ -175,3 +175,55 @@ def test_offcpu_oncpu_and_counters_are_own_and_total(assert_table):
         0,    100,      40,      10,        25,       2,           100,           50,              45,             5
         1,    60,       60,      40,        20,       3,           60,            40,              20,             3
     """)
+
+
+def test_lost_switch_ins_end_at_the_threads_next_event(assert_table):
+    # perf tracing one process (usdk record --track) records the task's switch-outs only:
+    # the thread was back on a CPU by its next event of any kind, or its next switch-out
+    t = synth.parse("""
+        100 10/11 shop:nap_entry span_id=1 parent_span_id=0
+        110 10/11 sched_switch   prev_tid=11 next_tid=30 prev_state=1
+        150 10/11 syscall_exit_clock_nanosleep ret=0
+        160 10/11 shop:nap_exit  span_id=1 parent_span_id=0 ret=0 exc_type=""
+        170 10/11 sched_switch   prev_tid=11 next_tid=30 prev_state=0
+        195 10/11 sched_switch   prev_tid=11 next_tid=30 prev_state=1
+        400 10/11 shop:nap_entry span_id=2 parent_span_id=0
+        500 10/11 shop:nap_exit  span_id=2 parent_span_id=0 ret=0 exc_type=""
+    """)
+    a = correlate.Analysis(t)
+    assert_table(a.offcpu, """
+        pid, tid, begin, end, duration, state,     span, inferred
+        10,  11,  110,   150, 40,       blocked,   0,    True
+        10,  11,  170,   195, 25,       preempted, -1,   True
+        10,  11,  195,   400, 205,      blocked,   -1,   True
+    """)
+    assert any("2 off-CPU" not in n and "3 off-CPU interval(s) end at their thread's next"
+               in n for n in a.notes)
+    assert_table(correlate.latency_report(a, by="span")[["span", "offcpu_ns", "oncpu_ns"]], """
+        span, offcpu_ns, oncpu_ns
+        0,    40,        20
+        1,    0,         100
+    """)
+
+
+def test_clock_note_only_when_syscalls_ran_between_spans_yet_none_inside():
+    quiet = synth.parse("""
+        50  10/11 syscall_entry_read fd=3 count=1
+        60  10/11 syscall_exit_read  ret=1
+        100 10/11 shop:nap_entry span_id=1 parent_span_id=0
+        200 10/11 shop:nap_exit  span_id=1 parent_span_id=0 ret=0 exc_type=""
+        300 10/11 shop:nap_entry span_id=2 parent_span_id=0
+        400 10/11 shop:nap_exit  span_id=2 parent_span_id=0 ret=0 exc_type=""
+        450 10/11 syscall_entry_close fd=3
+        460 10/11 syscall_exit_close  ret=0
+    """)
+    assert not any("clock offset" in n for n in correlate.Analysis(quiet).notes)
+    between = synth.parse("""
+        100 10/11 shop:nap_entry span_id=1 parent_span_id=0
+        200 10/11 shop:nap_exit  span_id=1 parent_span_id=0 ret=0 exc_type=""
+        250 10/11 syscall_entry_read fd=3 count=1
+        260 10/11 syscall_exit_read  ret=1
+        300 10/11 shop:nap_entry span_id=2 parent_span_id=0
+        400 10/11 shop:nap_exit  span_id=2 parent_span_id=0 ret=0 exc_type=""
+    """)
+    assert any("clock offset" in n for n in correlate.Analysis(between).notes)
