@@ -143,3 +143,32 @@ def test_html_report_renders_in_headless_chromium(recording, tmp_path):
         capture_output=True, timeout=120)
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a drawn page, not blank
+
+
+@pytest.mark.kernel
+def test_tracked_sleeps_are_off_cpu_with_perf(tmp_path):
+    # perf -p (usdk record --track) sees only the task's switch-outs: the correlator ends
+    # each at the thread's next event, so a 20 ms sleep is 20 ms off CPU, not on it
+    if shutil.which("perf") is None:
+        pytest.skip("linux-perf is not installed")
+    app = tmp_path / "nap.py"
+    app.write_text(textwrap.dedent("""
+        import time, usdk
+        shop = usdk.Provider("e2enap")
+
+        @shop.tracepoint
+        def nap() -> None:
+            time.sleep(0.02)
+
+        for _ in range(5):
+            nap()
+    """))
+    r = _usdk("record", "-q", "--track", "--kernel-backend", "perf", "--sched",
+              "--syscalls", "io", "-o", str(tmp_path / "trace"), "--", sys.executable, str(app))
+    assert r.returncode == 0, r.stderr
+    r = _usdk("report", str(tmp_path / "trace"), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    row = next(x for x in json.loads(r.stdout) if x["op"] == "e2enap:nap")
+    assert row["count"] == 5
+    assert row["offcpu_ns"] >= 5 * 19_000_000, row
+    assert row["oncpu_ns"] < row["offcpu_ns"] / 4, row
