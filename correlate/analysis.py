@@ -109,8 +109,9 @@ class Analysis:
             notes.extend(self._clock_note())
         if self.tables.has("sched_switch") and len(self.offcpu) and self.offcpu["inferred"].any():
             notes.append(f"{int(self.offcpu['inferred'].sum())} off-CPU interval(s) end at their "
-                         "thread's next recorded event: the switch-in was not recorded (perf "
-                         "tracing one process, as with --track, sees switch-outs only); "
+                         "thread's next recorded event, their switch-in missing from the trace "
+                         "(perf tracing one process, as with --track, sees switch-outs only; "
+                         "on some machines perf misses switches out of a CPU's idle task): "
                          "upper bounds")
         wb = self.writeback
         if wb.unattributed_bytes:

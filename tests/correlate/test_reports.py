@@ -192,3 +192,5 @@ def test_text_view_names_files_under_their_common_directory():
     assert common == "/srv"
     assert cells[0] == "db/segment-0000.log;db/segment-0001.log;… (+7)"
     assert short_files(["/only/one/file"]) == (["/only/one/file"], "")
+    long = "/d/" + "x" * 60
+    assert short_files([long, "/d/y"]) == (["x" * 60, "y"], "/d")

@@ -143,7 +143,8 @@ def short_files(col: list[Any], width: int = 48) -> tuple[list[str], str]:
                 if len(";".join([*kept, n])) > width - 8 and kept:
                     break
                 kept.append(n)
-            text = ";".join(kept) + f";… (+{len(names) - len(kept)})"
+            if len(kept) < len(names):
+                text = ";".join(kept) + f";… (+{len(names) - len(kept)})"
         out.append(text)
     return out, common
 
