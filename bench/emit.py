@@ -12,8 +12,8 @@ Channel settings (documented zero-loss set-up): a UST channel with 8 sub-buffers
 in the traced process), so the tracer waits for the consumer instead of discarding.
 
 Run: ``make bench`` or ``.venv/bin/python bench/emit.py [--n 200000]`` as root (a
-session daemon is started for the run when none is running). Acceptance: disabled <= 50 ns, span <= 600 ns, point <= 300 ns,
-zero loss.
+session daemon is started for the run when none is running). Acceptance: disabled
+<= 50 ns, span <= 600 ns, point <= 300 ns, zero loss.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def span_figures(a: Analysis) -> pd.DataFrame:
 
 
 def _span_figures(a: Analysis) -> pd.DataFrame:
+    a.prepare()
     sp = a.spans
     n = len(sp)
     fig = pd.DataFrame(index=pd.RangeIndex(n))
@@ -316,6 +317,7 @@ def syscall_breakdown(a: Analysis, by: str = "op", **filters: Any) -> pd.DataFra
     Columns: the group key(s), then ``syscall, count, errors, total_ns, mean_ns, max_ns``.
     ``by="op"`` puts syscalls of threads running no span under ``(no span)``.
     """
+    a.prepare()
     sc = a.syscalls
     sp = a.spans
     span = sc["span"].to_numpy()
