@@ -104,3 +104,26 @@ def lttng_session(sessiond: None, session_name: str, tmp_path: Path) -> Iterator
         yield session_name, out
     finally:
         subprocess.run(["lttng", "destroy", session_name], capture_output=True)
+
+
+_NO_SESSIOND = ("mkdir -p /run/lttng && mount -t tmpfs usdk-test /run/lttng && "
+                "mount -t tmpfs usdk-test /dev/shm && exec \"$@\"")
+
+
+@pytest.fixture
+def without_sessiond() -> list[str]:
+    """An argv prefix running a command where no lttng-sessiond answers, whatever runs here.
+
+    A private mount namespace with empty tmpfs mounts on /run/lttng and /dev/shm: root's
+    global daemon (the ``sessiond`` fixture's or a user's) is invisible there, and a daemon
+    started inside is seen by nobody else. Needs root and ``unshare``.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a private mount namespace)")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"unshare -m fails here: {r.stderr.strip()}")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", _NO_SESSIOND, "sh"]
