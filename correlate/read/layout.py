@@ -359,4 +359,20 @@ def compile_layout(meta: tsdl.Metadata, opts: Options) -> Layout:
         classes.append(ClassLayout(ev.name, canonical, ev.id, ev.stream_id,
                                    opts.wants_event(ev.name, canonical), cols, ops))
     clock = next(iter(meta.clocks.values())) if meta.clocks else None
+    for prog in (ph, pc, *(st.event_header for st in streams),
+                 *(st.event_context or [] for st in streams), *(cl.ops for cl in classes)):
+        _check_ranges(prog)
     return Layout(domain, tracer, ph, pc, streams, classes, c.nregs, clock, discarded_bits)
+
+
+_I32 = 1 << 31
+_WIDE = ("count", "lo", "hi")  # int64 in the C op; every other field is int32
+
+
+def _check_ranges(ops: list[Op]) -> None:
+    """Every value fits its C field (metadata can say ``align = 10^40;``)."""
+    for op in ops:
+        for k, v in op.__dict__.items():
+            lim = 1 << 63 if k in _WIDE else _I32
+            if not -lim <= v < lim:
+                raise Unsupported(f"{k} = {v} is out of the native decoder's range")

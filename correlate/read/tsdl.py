@@ -213,6 +213,14 @@ def _int(tok: str) -> int:
         raise TsdlError(f"bad integer literal {tok!r}") from None
 
 
+def _align(v: object, what: str) -> int:
+    """An alignment in bits: a power of two up to 2^16, else :class:`TsdlError`."""
+    n = _n(v, what)
+    if n < 1 or n > 1 << 16 or n & (n - 1):
+        raise TsdlError(f"{what} must be a power of two from 1 to 65536 bits: {n}")
+    return n
+
+
 def _n(v: object, what: str) -> int:
     """An attribute that must be an integer (``size = 32;``), else :class:`TsdlError`."""
     if isinstance(v, int):
@@ -376,7 +384,7 @@ class _Parser:
             self.next()
             a = self.attrs_block()
             size = _n(a.get("size"), "integer size")
-            align = _n(a.get("align", 8 if size % 8 == 0 else 1), "integer align")
+            align = _align(a.get("align", 8 if size % 8 == 0 else 1), "integer align")
             signed = str(a.get("signed", "false")).lower() in ("true", "1")
             base = a.get("base", 10)
             base_n = {"decimal": 10, "dec": 10, "d": 10, "i": 10, "u": 10, "hexadecimal": 16,
@@ -390,7 +398,8 @@ class _Parser:
             self.next()
             a = self.attrs_block()
             return Float(_n(a.get("exp_dig"), "exp_dig"), _n(a.get("mant_dig"), "mant_dig"),
-                         _n(a.get("align", 8), "floating_point align"), _bo(a.get("byte_order")))
+                         _align(a.get("align", 8), "floating_point align"),
+                         _bo(a.get("byte_order")))
         if w == "string":
             self.next()
             enc = "UTF8"
@@ -481,7 +490,7 @@ class _Parser:
         s = Struct(self.decls())
         if self.accept("align"):
             self.expect("(")
-            s.min_align = _n(self.value(), "struct align")
+            s.min_align = _align(self.value(), "struct align")
             self.expect(")")
         if name:
             self.structs[name] = s

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import correlate
+from correlate.read.tsdl import read_text as tsdl_text
 from usdk.errors import CorruptTraceError, TraceError
 
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
@@ -157,3 +158,18 @@ def test_fuzz_native_decoder(ust_trace: Path, tmp_path: Path) -> None:
         pytest.fail(f"decoder died (rc {r.returncode}, seed {seed}, input saved to {saved}):\n"
                     f"{r.stderr[-2000:]}")
     assert r.stdout.strip().endswith("done")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("align", ["3", "0", "1" + "0" * 40])
+def test_impossible_alignment_in_metadata_is_corruption(ust_trace: Path, tmp_path: Path,
+                                                        align: str) -> None:
+    # found by the fuzzer: `align = 10^125;` reached the C layout as an int overflow
+    dst, _stream = _copy(ust_trace, tmp_path)
+    meta = next(dst.rglob("metadata"))
+    text = tsdl_text(meta)
+    assert "align = 8;" in text
+    (meta).write_text(text.replace("align = 8;", f"align = {align};", 1))
+    with pytest.raises(CorruptTraceError) as e:
+        correlate.open(dst, backend="native")
+    assert "power of two" in str(e.value) and str(meta) in str(e.value)
