@@ -185,3 +185,18 @@ def test_missing_empty_and_non_trace_directories(tmp_path: Path) -> None:
     with pytest.raises(TraceNotFoundError) as e:
         correlate.open(tmp_path)
     assert e.value.path == str(tmp_path)
+
+
+@pytest.mark.integration
+def test_bt2_reader_survives_an_unlabeled_enum_value_seen_first(ust_trace: Path) -> None:
+    # babeltrace2 2.0's bindings assert on `labels` when a value maps to no label before the
+    # field class ever matched one; a time range starting at such an event provokes it
+    native = correlate.open(ust_trace, events=["gen:all_types"], backend="native")
+    df = native.table("gen:all_types")
+    first = df[df["status"].astype(str) == "10"].iloc[0]
+    t = correlate.open(ust_trace, events=["gen:all_types"], start=int(first["timestamp"]),
+                       backend="bt2")
+    got = t.table("gen:all_types")
+    assert str(got["status"].iloc[0]) == "10"
+    assert got["status"].astype(str).tolist() == \
+        df[df["timestamp"] >= first["timestamp"]]["status"].astype(str).tolist()

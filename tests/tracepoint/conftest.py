@@ -99,8 +99,10 @@ def to_python(f: Any) -> Any:
     """A bt2 field as a plain Python value (enum -> (int, sorted labels), sequence -> bytes)."""
     import bt2
 
+    from correlate.read.bt2source import enum_labels
+
     if isinstance(f, bt2._EnumerationFieldConst):
-        return (int(f), sorted(f.labels))
+        return (int(f), sorted(enum_labels(f)))  # bt2 2.0 asserts on some unlabeled values
     if isinstance(f, bt2._IntegerFieldConst):
         return int(f)
     if isinstance(f, bt2._RealFieldConst):
