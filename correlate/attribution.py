@@ -151,9 +151,22 @@ def _next_event_of(tabs: Any, tid: np.ndarray, after: np.ndarray,
         if keep.any():
             ts_parts.append(column(df, "timestamp")[keep])
             tid_parts.append(t[keep])
-    end = bound.copy()
     if not ts_parts:
-        return end
+        return bound.copy()
+    ran = pd.DataFrame({"t": np.concatenate(ts_parts), "tid": np.concatenate(tid_parts)})
+    ran = ran.sort_values("t", kind="stable")
+    q = pd.DataFrame({"t": after, "tid": tid, "i": np.arange(len(tid))}).sort_values(
+        "t", kind="stable")
+    ts_sorted = ran["t"].to_numpy()
+    ran["pos"] = np.arange(len(ran))  # a row number: exact even where NaN makes it float
+    m = pd.merge_asof(q, ran, on="t", by="tid", direction="forward",
+                      allow_exact_matches=False)
+    end = bound.copy()
+    pos = m["pos"].to_numpy(dtype=np.float64)
+    hit = ~np.isnan(pos)
+    rows = m["i"].to_numpy()[hit]
+    end[rows] = np.minimum(ts_sorted[pos[hit].astype(np.int64)], bound[rows])
+    return end
     ev_tid, ev_ts = np.concatenate(tid_parts), np.concatenate(ts_parts)
     o = np.lexsort((ev_ts, ev_tid))
     ev_tid, ev_ts = ev_tid[o], ev_ts[o]
