@@ -84,10 +84,10 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     """
     tabs = as_tables(trace)
     sw = tabs.get("sched_switch")
-    cols = ["pid", "tid", "begin", "end", "duration", "state", "span"]
+    cols = ["pid", "tid", "begin", "end", "duration", "state", "span", "inferred"]
     if sw is None or "prev_tid" not in sw or "next_tid" not in sw:
-        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c != "state" else object)
-                             for c in cols})
+        return pd.DataFrame({c: pd.Series([], dtype={"state": object, "inferred": bool}.get(
+            c, np.int64)) for c in cols})
     ts = column(sw, "timestamp")
     prev, nxt = column(sw, "prev_tid"), column(sw, "next_tid")
     state = column(sw, "prev_state", 1)
@@ -98,26 +98,22 @@ def offcpu(trace: Any, seg: Segments) -> pd.DataFrame:
     row = np.concatenate([np.arange(n), np.arange(n)])
     order = thread_time_order(tid, t, kind, split=n)
     tid_s, t_s, k_s, r_s = tid[order], t[order], kind[order], row[order]
-    same = (tid_s[1:] == tid_s[:-1]) & (k_s[:-1] == 0) & (tid_s[:-1] != 0)
-    pair = same & (k_s[1:] == 1)
-    # out, out: the switch-in was not recorded; a thread's last out: maybe never back
-    last_out = (tid_s[1:] != tid_s[:-1]) & (k_s[:-1] == 0) & (tid_s[:-1] != 0)
-    lost_in = (same & (k_s[1:] == 0)) | last_out
-    inferred = np.zeros(int(pair.sum()), dtype=bool)
-    out_rows = r_s[:-1][pair]
-    out_tid = tid_s[:-1][pair]
-    begin = t_s[:-1][pair]
-    end = t_s[1:][pair]
-    if len(t_s) and k_s[-1] == 0 and tid_s[-1] != 0:  # the very last row: a last out too
-        lost_in = np.append(lost_in, False)
-        lost_in[-1] = True
-        t_s, tid_s, r_s = np.append(t_s, _NEVER), np.append(tid_s, -1), np.append(r_s, -1)
+    # each row's successor in (thread, time) order; the last row has none
+    nxt_tid = np.append(tid_s[1:], -1)
+    nxt_t = np.append(t_s[1:], _NEVER)
+    nxt_in = np.append(k_s[1:] == 1, False)
+    out = (k_s == 0) & (tid_s != 0)
+    same = nxt_tid == tid_s
+    pair = out & same & nxt_in
+    # out, then out (the switch-in was not recorded) or the thread's last out
+    lost_in = out & ~pair
+    out_rows, out_tid, begin, end = r_s[pair], tid_s[pair], t_s[pair], nxt_t[pair]
+    inferred = np.zeros(len(begin), dtype=bool)
     if lost_in.any():
-        lt, l0 = tid_s[:-1][lost_in], t_s[:-1][lost_in]
-        l1 = np.where(tid_s[1:][lost_in] == lt, t_s[1:][lost_in], _NEVER)
-        back = _next_event_of(tabs, lt, l0, l1)
+        lt, l0 = tid_s[lost_in], t_s[lost_in]
+        back = _next_event_of(tabs, lt, l0, np.where(same[lost_in], nxt_t[lost_in], _NEVER))
         seen = back < _NEVER
-        out_rows = np.concatenate([out_rows, r_s[:-1][lost_in][seen]])
+        out_rows = np.concatenate([out_rows, r_s[lost_in][seen]])
         out_tid = np.concatenate([out_tid, lt[seen]])
         begin, end = np.concatenate([begin, l0[seen]]), np.concatenate([end, back[seen]])
         inferred = np.concatenate([inferred, np.ones(int(seen.sum()), dtype=bool)])
@@ -166,18 +162,4 @@ def _next_event_of(tabs: Any, tid: np.ndarray, after: np.ndarray,
     hit = ~np.isnan(pos)
     rows = m["i"].to_numpy()[hit]
     end[rows] = np.minimum(ts_sorted[pos[hit].astype(np.int64)], bound[rows])
-    return end
-    ev_tid, ev_ts = np.concatenate(tid_parts), np.concatenate(ts_parts)
-    o = np.lexsort((ev_ts, ev_tid))
-    ev_tid, ev_ts = ev_tid[o], ev_ts[o]
-    # first event strictly after `after` within the same tid: search on (tid, ts) pairs
-    lo = np.searchsorted(ev_tid, tid, side="left")
-    hi = np.searchsorted(ev_tid, tid, side="right")
-    for t in np.unique(tid):  # one vectorised search per thread (few traced threads)
-        sel = np.flatnonzero(tid == t)
-        a, b = int(lo[sel[0]]), int(hi[sel[0]])
-        k = a + np.searchsorted(ev_ts[a:b], after[sel], side="right")
-        found = k < b
-        cand = np.where(found, ev_ts[np.minimum(k, max(b - 1, 0))], bound[sel])
-        end[sel] = np.minimum(cand, bound[sel])
     return end
