@@ -21,9 +21,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 from collections.abc import Iterable
 
-__all__ = ["kernel_dev", "resolve", "write_tsv", "INODES_FILE"]
+__all__ = ["kernel_dev", "resolve", "read_tsv", "write_tsv", "INODES_FILE"]
 
 INODES_FILE = "inodes.tsv"
 _FILEID_INO32_GEN = 1  # include/linux/exportfs.h: 32-bit inode number + generation
@@ -109,10 +110,27 @@ def resolve(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
     return out
 
 
+_UNESC = {"\\": "\\", "t": "\t", "n": "\n"}
+_ESCAPED = re.compile(r"\\(.)")
+
+
 def write_tsv(path: str | os.PathLike[str], paths: dict[tuple[int, int], str]) -> None:
-    """``dev ino path`` rows (tab-separated; tabs and newlines in paths escaped as \\t, \\n)."""
+    """``dev ino path`` rows (tab-separated; backslash, tab and newline in paths escaped
+    as ``\\\\``, ``\\t``, ``\\n``)."""
     with open(path, "w") as f:
         f.write("dev\tino\tpath\n")
         for (dev, ino), p in sorted(paths.items()):
             esc = p.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
             f.write(f"{dev}\t{ino}\t{esc}\n")
+
+
+def read_tsv(path: str | os.PathLike[str]) -> dict[tuple[int, int], str]:
+    """What :func:`write_tsv` wrote."""
+    out: dict[tuple[int, int], str] = {}
+    with open(path) as f:
+        next(f, None)  # header
+        for line in f:
+            dev, ino, p = line.rstrip("\n").split("\t", 2)
+            out[(int(dev), int(ino))] = _ESCAPED.sub(
+                lambda m: _UNESC.get(m.group(1), m.group(0)), p)
+    return out
